@@ -1,0 +1,68 @@
+"""Durable landing of raw records, as Parquet, before anything is acknowledged.
+
+Layout: ``<home>/landing/<system>/<stream>/<load_id>/part-<seq>.parquet``.
+A part is written to a temporary name, fsynced and renamed, so a reader in
+another process (an Airflow task, a second stream consumer) only ever sees
+whole files. Only after :func:`land` returns may a connector ack a message or
+advance its cursor.
+
+>>> import pyarrow as pa, tempfile
+>>> from connectors.base.home import Home
+>>> home = Home(tempfile.mkdtemp())
+>>> p = land(pa.table({"a": [1, 2]}), home, "web_analytics", "events", "L1")
+>>> p.relative_to(home.landing).as_posix()
+'web_analytics/events/L1/part-00000.parquet'
+>>> read_landed(home, "web_analytics", "events", "L1").num_rows
+2
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.base.home import Home
+
+
+def load_dir(home: Home, system: str, stream: str, load_id: str) -> Path:
+    return home.landing / system / stream / load_id
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def land(table: pa.Table, home: Home, system: str, stream: str, load_id: str) -> Path:
+    """Write ``table`` as the next part of this load; durable when it returns."""
+    d = load_dir(home, system, stream, load_id)
+    d.mkdir(parents=True, exist_ok=True)
+    seq = len(list(d.glob("part-*.parquet")))
+    final = d / f"part-{seq:05d}.parquet"
+    tmp = d / f".part-{seq:05d}.parquet.tmp-{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(d)
+    return final
+
+
+def landed_parts(home: Home, system: str, stream: str, load_id: str) -> list[Path]:
+    return sorted(load_dir(home, system, stream, load_id).glob("part-*.parquet"))
+
+
+def read_landed(home: Home, system: str, stream: str, load_id: str) -> pa.Table:
+    """All parts of one load, as one table (schemas unified; new columns become nulls)."""
+    parts = landed_parts(home, system, stream, load_id)
+    if not parts:
+        raise FileNotFoundError(f"nothing landed for {system}.{stream} load {load_id}")
+    tables = [pq.read_table(p) for p in parts]
+    return pa.concat_tables(tables, promote_options="permissive")
