@@ -1,0 +1,46 @@
+"""Incremental state (cursors) per integration and stream, one small JSON file each.
+
+Written atomically (tmp + fsync + rename) so a crash leaves the old or the new
+cursor, never half of one. The runner persists a cursor only after the batch it
+covers has landed.
+
+>>> import tempfile
+>>> from connectors.base.home import Home
+>>> st = StateStore(Home(tempfile.mkdtemp()))
+>>> st.get("erp", "orders")
+{}
+>>> st.set("erp", "orders", {"updated_at": "2026-11-24T08:00:00"})
+>>> st.get("erp", "orders")
+{'updated_at': '2026-11-24T08:00:00'}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.base.home import Home
+
+
+class StateStore:
+    def __init__(self, home: Home):
+        self.dir = home.state / "cursors"
+
+    def _path(self, integration: str, stream: str):
+        return self.dir / integration / f"{stream}.json"
+
+    def get(self, integration: str, stream: str) -> dict[str, Any]:
+        p = self._path(integration, stream)
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def set(self, integration: str, stream: str, state: Mapping[str, Any]) -> None:
+        p = self._path(integration, stream)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(f".tmp-{os.getpid()}")
+        with open(tmp, "w") as fh:
+            json.dump(dict(state), fh, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
