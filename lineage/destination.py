@@ -1,0 +1,93 @@
+"""What lineage needs from the CRM destination: which rows a load wrote, read rows, delete rows.
+
+The default destination is DuckDB at ``$WEFTLINE_HOME/crm.duckdb``, schema ``crm``, one table
+per entity, each row carrying ``_wl_record_id`` and ``_wl_load_id``. When
+``connectors.crm.open_destination(home)`` offers ``delete_records(entity, record_ids)`` erasure
+goes through it; everything else reads the DuckDB file directly (one small function each).
+
+>>> import tempfile
+>>> from connectors.base.home import Home
+>>> h = Home(tempfile.mkdtemp())
+>>> record_ids_of_load(h, "lead", "L1")   # no destination yet
+[]
+"""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+import pyarrow as pa
+
+from connectors.base.home import Home
+from connectors.base.reserved import LOAD_ID, RECORD_ID
+
+log = logging.getLogger(__name__)
+SCHEMA = "crm"
+DESTINATION = "duckdb"
+
+
+def _connect(home: Home, read_only: bool) -> duckdb.DuckDBPyConnection | None:
+    if not home.crm_duckdb.exists():
+        return None
+    return duckdb.connect(str(home.crm_duckdb), read_only=read_only)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
+    q = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
+    return con.execute(q, [SCHEMA, entity]).fetchall()[0][0] > 0
+
+
+def record_ids_of_load(home: Home, entity: str, load_id: str) -> list[str]:
+    """The ``_wl_record_id`` of every row of ``entity`` whose ``_wl_load_id`` is ``load_id``."""
+    con = _connect(home, read_only=True)
+    if con is None:
+        return []
+    try:
+        if not _has_table(con, entity):
+            return []
+        q = f'SELECT {RECORD_ID} FROM {SCHEMA}."{entity}" WHERE {LOAD_ID} = ?'
+        return [r[0] for r in con.execute(q, [load_id]).fetchall()]
+    finally:
+        con.close()
+
+
+def read_records(home: Home, entity: str, record_ids: list[str]) -> pa.Table | None:
+    """The destination rows of ``entity`` with these record ids (None when there is no such table)."""
+    con = _connect(home, read_only=True)
+    if con is None or not record_ids:
+        return None
+    try:
+        if not _has_table(con, entity):
+            return None
+        marks = ", ".join("?" * len(record_ids))
+        return con.sql(f'SELECT * FROM {SCHEMA}."{entity}" WHERE {RECORD_ID} IN ({marks})',
+                       params=list(record_ids)).to_arrow_table()
+    finally:
+        con.close()
+
+
+def delete_records(home: Home, entity: str, record_ids: list[str]) -> int:
+    """Delete the rows of ``entity`` with these record ids; returns how many were deleted."""
+    if not record_ids:
+        return 0
+    try:
+        from connectors.crm import open_destination  # the colleague's destination, when it exists
+    except ImportError:
+        open_destination = None
+    if open_destination is not None:
+        dest = open_destination(home)
+        if hasattr(dest, "delete_records"):
+            return int(dest.delete_records(entity, list(record_ids)) or 0)
+    con = _connect(home, read_only=False)
+    if con is None:
+        return 0
+    try:
+        if not _has_table(con, entity):
+            return 0
+        marks = ", ".join("?" * len(record_ids))
+        rows = con.execute(f'DELETE FROM {SCHEMA}."{entity}" WHERE {RECORD_ID} IN ({marks})',
+                           list(record_ids)).fetchall()
+        return int(rows[0][0]) if rows else 0
+    finally:
+        con.close()

@@ -1,0 +1,187 @@
+"""The edge schema and the capture functions that build edge tables from whole Arrow tables.
+
+One edge per record per step. Every column is an id, a hash, a name or a time:
+**no raw personal data** (subjects only as the engine's HMAC ``_wl_subject``).
+
+=================  ===========================================================
+column             meaning
+=================  ===========================================================
+step               received | mapped | filtered | quarantined | loaded | erased
+load_id            the run that produced the edge
+record_id          the record the step is about (received: the source record;
+                   mapped/loaded: the output record; filtered/quarantined: the input)
+input_record_id    mapped only: the source record the output came from
+source_system      received: connector name
+stream             received: stream name
+source_key         received: the key in the source, as text
+position           received: version / offset / cursor value, as text
+payload_hash       received: sha256 of the raw payload
+spec_id            mapped/filtered/quarantined: the mapping name
+spec_version       mapped/filtered/quarantined: content hash of the normalised spec
+rules              mapped: int64 bit set of the compiled spec's rules that fired
+reason             quarantined: why (``field: reason [rule]``); erased: what was erased
+destination        loaded/erased: the destination name (e.g. ``duckdb``)
+entity             mapped/filtered/quarantined/loaded: the target entity
+target_key         mapped/loaded: the target key, as text (parts joined by U+001F)
+subject            HMAC hex of the data subject, or null
+at                 when the step happened (received: ``_wl_received_at``)
+=================  ===========================================================
+
+>>> import pyarrow as pa
+>>> from datetime import datetime, timezone
+>>> from connectors.base.identity import stamp
+>>> landed = stamp(pa.table({"id": [1, 2]}), system="erp_sql", stream="orders", key=["id"],
+...                position=None, load_id="L1")
+>>> e = received_edges(landed)
+>>> e.schema.equals(EDGE_SCHEMA), e.column("step").to_pylist(), e.column("source_key").to_pylist()
+(True, ['received', 'received'], ['1', '2'])
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.base import reserved as R
+from connectors.base.identity import key_text
+
+STEPS = ("received", "mapped", "filtered", "quarantined", "loaded", "erased")
+
+EDGE_SCHEMA = pa.schema(
+    [
+        ("step", pa.string()),
+        ("load_id", pa.string()),
+        ("record_id", pa.string()),
+        ("input_record_id", pa.string()),
+        ("source_system", pa.string()),
+        ("stream", pa.string()),
+        ("source_key", pa.string()),
+        ("position", pa.string()),
+        ("payload_hash", pa.string()),
+        ("spec_id", pa.string()),
+        ("spec_version", pa.string()),
+        ("rules", pa.int64()),
+        ("reason", pa.string()),
+        ("destination", pa.string()),
+        ("entity", pa.string()),
+        ("target_key", pa.string()),
+        ("subject", pa.string()),
+        ("at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _const(value: Any, n: int, typ: pa.DataType) -> pa.Array:
+    return pa.nulls(n, typ) if value is None else pa.repeat(pa.scalar(value, typ), n)
+
+
+def _col(table: pa.Table, name: str, typ: pa.DataType) -> pa.Array:
+    if name not in table.column_names:
+        return pa.nulls(table.num_rows, typ)
+    return table.column(name).combine_chunks().cast(typ)
+
+
+def build(n: int, step: str, **columns: Any) -> pa.Table:
+    """An edge table of ``n`` rows: each column an Arrow array, a constant, or absent (null).
+
+    ``at`` defaults to now.
+    """
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}; one of {STEPS}")
+    cols = {"step": _const(step, n, pa.string())}
+    if columns.get("at") is None:
+        columns["at"] = _now()
+    for field in EDGE_SCHEMA:
+        if field.name == "step":
+            continue
+        v = columns.get(field.name)
+        if isinstance(v, (pa.Array, pa.ChunkedArray)):
+            v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+            cols[field.name] = v.cast(field.type)
+        else:
+            cols[field.name] = _const(v, n, field.type)
+    return pa.table(cols, schema=EDGE_SCHEMA)
+
+
+def received_edges(landed: pa.Table) -> pa.Table:
+    """One ``received`` edge per landed row (the reserved received columns)."""
+    s = pa.string()
+    return build(
+        landed.num_rows,
+        "received",
+        load_id=_col(landed, R.LOAD_ID, s),
+        record_id=_col(landed, R.RECORD_ID, s),
+        source_system=_col(landed, R.SOURCE_SYSTEM, s),
+        stream=_col(landed, R.STREAM, s),
+        source_key=_col(landed, R.SOURCE_KEY, s),
+        position=_col(landed, R.POSITION, s),
+        payload_hash=_col(landed, R.PAYLOAD_HASH, s),
+        at=_col(landed, R.RECEIVED_AT, pa.timestamp("us", tz="UTC")),
+    )
+
+
+def _output_edges(load_id: str, out: Any, at: datetime) -> pa.Table:
+    t = out.table
+    s = pa.string()
+    return build(
+        t.num_rows,
+        "mapped",
+        at=at,
+        load_id=load_id,
+        record_id=_col(t, R.RECORD_ID, s),
+        input_record_id=_col(t, R.INPUT_RECORD_ID, s),
+        spec_id=_col(t, R.SPEC_ID, s),
+        spec_version=_col(t, R.SPEC_VERSION, s),
+        rules=_col(t, R.RULES, pa.int64()),
+        subject=_col(t, R.SUBJECT, s),
+        entity=out.entity,
+        target_key=key_text(t, list(out.key)) if t.num_rows else pa.array([], s),
+    )
+
+
+def _reason(q: pa.Table) -> pa.Array:
+    parts = [pc.fill_null(_col(q, c, pa.string()), "") for c in ("field", "reason", "rule")]
+    return pc.binary_join_element_wise(parts[0], ": ", parts[1], " [", parts[2], "]", "")
+
+
+def mapped_edges(load_id: str, result: Any, at: datetime | None = None) -> pa.Table:
+    """``mapped``, ``filtered`` and ``quarantined`` edges from the engine's ``MapResult``."""
+    at = at or _now()
+    s = pa.string()
+    parts = [_output_edges(load_id, out, at) for out in result.outputs]
+    f = result.filtered
+    if f is not None and f.num_rows:
+        parts.append(build(f.num_rows, "filtered", at=at, load_id=load_id, record_id=_col(f, R.RECORD_ID, s),
+                           spec_id=_col(f, R.SPEC_ID, s), spec_version=_col(f, R.SPEC_VERSION, s),
+                           entity=_col(f, "target", s)))
+    q = result.quarantine
+    if q is not None and q.num_rows:
+        parts.append(build(q.num_rows, "quarantined", at=at, load_id=load_id, record_id=_col(q, R.RECORD_ID, s),
+                           spec_id=_col(q, R.SPEC_ID, s), spec_version=_col(q, R.SPEC_VERSION, s),
+                           entity=_col(q, "target", s), reason=_reason(q)))
+    return pa.concat_tables(parts) if parts else EDGE_SCHEMA.empty_table()
+
+
+def loaded_edges(load_id: str, destination: str, entity: str, table: pa.Table,
+                 key: list[str] | None = None, at: datetime | None = None) -> pa.Table:
+    """One ``loaded`` edge per row the destination accepted (``_wl_record_id`` + target key)."""
+    s = pa.string()
+    tk = key_text(table, key) if key and table.num_rows else _col(table, "target_key", s)
+    return build(table.num_rows, "loaded", at=at, load_id=load_id, record_id=_col(table, R.RECORD_ID, s),
+                 subject=_col(table, R.SUBJECT, s), destination=destination, entity=entity, target_key=tk)
+
+
+def erased_edges(load_id: str, edges: pa.Table, reason: str, at: datetime | None = None) -> pa.Table:
+    """Tombstones: one ``erased`` edge per erased record (ids, subject, where it was; no data)."""
+    return build(edges.num_rows, "erased", at=at, load_id=load_id, record_id=edges.column("record_id"),
+                 subject=edges.column("subject"), destination=edges.column("destination"),
+                 entity=edges.column("entity"), target_key=edges.column("target_key"),
+                 source_system=edges.column("source_system"), stream=edges.column("stream"),
+                 source_key=edges.column("source_key"), reason=reason)

@@ -1,0 +1,93 @@
+"""Values as short text, and text broken into lines that fit a column, for the export PDF.
+
+Long values are cut (the JSON export holds them whole); lines are broken at spaces,
+and words longer than a line (hashes, URLs) are broken by character, so no text runs
+outside its cell.
+
+>>> value_text({"given": ["Peter", "James"]})
+'{"given": ["Peter", "James"]}'
+>>> value_text("x" * 30, limit=10)
+'xxxxxxxxxx … (+20 characters)'
+>>> fit_lines("a" * 50, "Helvetica", 8, 60)
+['aaaaaaaaaaaaa', 'aaaaaaaaaaaaa', 'aaaaaaaaaaaaa', 'aaaaaaaaaaa']
+>>> fit_lines("short", "Helvetica", 8, 60)
+['short']
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase.pdfmetrics import stringWidth
+
+VALUE_LIMIT = 400
+MAX_LINES = 12
+_WIDEST_EM = 1.02  # no Helvetica/Courier glyph used here is wider than this many ems ('@' is 1.015)
+
+
+def value_text(value: Any, limit: int = VALUE_LIMIT) -> str:
+    """One value as text: scalars as written in JSON (text unquoted), nested values as compact JSON."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, (int, float)):
+        text = repr(value)
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return cut(text, limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} … (+{len(text) - limit} characters)"
+
+
+def short_id(hex_id: str | None, n: int = 12) -> str:
+    """The first ``n`` characters of an id, marked as shortened.
+
+    >>> short_id("0123456789abcdef0123"), short_id(None)
+    ('0123456789ab…', '—')
+    """
+    if not hex_id:
+        return "—"
+    return hex_id if len(hex_id) <= n else hex_id[:n] + "…"
+
+
+def fit_lines(text: str, font: str, size: float, width: float, max_lines: int = MAX_LINES) -> list[str]:
+    """``text`` broken into at most ``max_lines`` lines no wider than ``width`` points."""
+    if "\n" not in text and len(text) * size * _WIDEST_EM <= width:
+        return [text]  # the fast path: most cells are short
+    lines: list[str] = []
+    for para in text.splitlines() or [""]:
+        for line in simpleSplit(para, font, size, width) or [""]:
+            lines.extend(_break_word(line, font, size, width))
+        if len(lines) > max_lines:
+            break
+    if len(lines) > max_lines:
+        lines = lines[: max_lines - 1] + [_ellipsis(lines[max_lines - 1], font, size, width)]
+    return lines
+
+
+def _break_word(line: str, font: str, size: float, width: float) -> list[str]:
+    out = []
+    while stringWidth(line, font, size) > width:
+        n = max(1, int(len(line) * width / stringWidth(line, font, size)))
+        while n > 1 and stringWidth(line[:n], font, size) > width:
+            n -= 1
+        out.append(line[:n])
+        line = line[n:]
+    out.append(line)
+    return out
+
+
+def _ellipsis(line: str, font: str, size: float, width: float) -> str:
+    while line and stringWidth(line + " …", font, size) > width:
+        line = line[:-1]
+    return line + " …"

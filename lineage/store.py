@@ -1,0 +1,203 @@
+"""The lineage store: append edge segments (Parquet + leaf hashes), chain their Merkle roots in the ledger.
+
+The runner calls, in order (see docs/adr/0100-lineage-consistency.md)::
+
+    store.begin(load_id)                       # the load is pending
+    store.append_received(load_id, landed)     # segments written as pending
+    store.append_mapped(load_id, spec, result)
+    dest.load(...)                             # the destination commits rows with _wl_load_id
+    store.append_loaded(load_id, "duckdb", entity, table, key=[...])
+    store.commit(load_id)                      # the load's segments become committed
+    ...
+    store.recover()                            # at the start of the next run: finish or roll back
+
+>>> import tempfile, pyarrow as pa
+>>> from connectors.base.home import Home
+>>> from connectors.base.identity import stamp
+>>> store = open_store(Home(tempfile.mkdtemp()))
+>>> store.begin("L1")
+>>> landed = stamp(pa.table({"id": [1, 2]}), system="erp_sql", stream="orders", key=["id"],
+...                position=None, load_id="L1")
+>>> seg = store.append_received("L1", landed)
+>>> seg["rows"], seg["state"]
+(2, 'pending')
+>>> store.commit("L1"); [s["state"] for s in store.segments()]
+['committed']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.base.home import Home
+from lineage import destination as dest_mod
+from lineage import edges as E
+from lineage.blobs import LocalBlobs, S3Blobs
+from lineage.index import DuckIndex, PostgresIndex
+from lineage.ledger import Ledger, PostgresLedger, SqliteLedger, now_text
+from lineage.merkle import chain, leaf_hashes, root_of
+
+log = logging.getLogger(__name__)
+
+ENV_URL = "WEFTLINE_LINEAGE_URL"  # postgresql://… for the ledger + index of many workers
+ENV_SEGMENTS = "WEFTLINE_LINEAGE_SEGMENTS"  # s3://bucket/prefix for the segment files
+
+
+@dataclass
+class Store:
+    home: Home
+    ledger: Ledger
+    blobs: Any
+    index: Any
+
+    # -- writing -------------------------------------------------------------------------------
+    def begin(self, load_id: str, destination: str = dest_mod.DESTINATION) -> None:
+        """Open a load: its segments stay pending until :meth:`commit` (or :meth:`recover`)."""
+        self.ledger.set_load(load_id, "pending", destination)
+
+    def commit(self, load_id: str) -> None:
+        self.ledger.set_load(load_id, "committed")
+
+    def rollback(self, load_id: str) -> None:
+        self.ledger.set_load(load_id, "rolled_back")
+
+    def append(self, load_id: str, edges: pa.Table) -> dict | None:
+        """Write one segment of ``edges`` and chain it; returns its ledger row (None if empty)."""
+        if edges.num_rows == 0:
+            return None
+        edges = edges.select(E.EDGE_SCHEMA.names).cast(E.EDGE_SCHEMA)
+        leaves = leaf_hashes(edges)
+        root = root_of(leaves)
+        buf = io.BytesIO()
+        pq.write_table(edges, buf, compression="zstd")
+        data, leaf_bytes = buf.getvalue(), leaves.tobytes()
+        segment_id = f"{load_id}-{uuid.uuid4().hex[:12]}"
+        file = f"{segment_id}.parquet"
+        self.blobs.put(file, data)
+        self.blobs.put(file + ".leaves", leaf_bytes)
+        with self.ledger.tx(lock=True) as cur:
+            seq, prev = self.ledger.head(cur)
+            cur.execute("SELECT state FROM loads WHERE load_id = ?", [load_id])
+            row = cur.fetchone()
+            rec = {
+                "seq": seq + 1, "segment_id": segment_id, "file": file, "load_id": load_id,
+                "rows": edges.num_rows, "bytes": len(data), "merkle_root": root.hex(), "prev_root": prev,
+                "chained_root": chain(bytes.fromhex(prev), root).hex(),
+                "leaves_sha256": hashlib.sha256(leaf_bytes).hexdigest(),
+                "state": "pending" if row and row[0] == "pending" else "committed", "created_at": now_text(),
+            }
+            self.ledger.insert_segment(cur, rec)
+            if isinstance(self.index, PostgresIndex):
+                self.index.append(rec["seq"], edges, cur)
+            else:
+                self.index.append(rec["seq"], edges)
+        log.debug("lineage segment %s: %d edges, root %s", segment_id, rec["rows"], rec["merkle_root"])
+        return rec
+
+    def append_received(self, load_id: str, landed: pa.Table) -> dict | None:
+        """``received`` edges from a landed table (with the reserved received columns)."""
+        return self.append(load_id, E.received_edges(landed))
+
+    def append_mapped(self, load_id: str, spec: Any, result: Any) -> dict | None:
+        """Store the spec version's text once, then ``mapped`` / ``filtered`` / ``quarantined`` edges."""
+        self.put_spec(spec)
+        return self.append(load_id, E.mapped_edges(load_id, result))
+
+    def append_loaded(self, load_id: str, destination: str, entity: str, table: pa.Table,
+                      key: list[str] | None = None) -> dict | None:
+        """``loaded`` edges for the rows the destination accepted (``_wl_record_id``; target key from ``key``)."""
+        return self.append(load_id, E.loaded_edges(load_id, destination, entity, table, key))
+
+    def put_spec(self, spec: Any) -> None:
+        self.ledger.put_spec(spec.id, spec.version_hash, spec.normalized)
+
+    # -- reading -------------------------------------------------------------------------------
+    def segments(self, states: tuple[str, ...] | None = None) -> list[dict]:
+        return self.ledger.segments(states)
+
+    def read_segment(self, seg: dict) -> pa.Table:
+        return pq.read_table(io.BytesIO(self.blobs.get(seg["file"])))
+
+    def spec_text(self, spec_id: str, version_hash: str) -> str | None:
+        return self.ledger.spec_text(spec_id, version_hash)
+
+    # -- consistency ---------------------------------------------------------------------------
+    def recover(self, loaded_ids: Callable[[str, str], list[str]] | None = None) -> list[tuple[str, str]]:
+        """Finish or roll back every pending load, judged by the destination's ``_wl_load_id``.
+
+        Rows of the load in the destination → any missing ``loaded`` edges are rebuilt from the
+        load's ``mapped`` edges, then the load commits. None → the load rolls back (its segments
+        stay in the chain, marked ``rolled_back``, and queries ignore them). Returns
+        ``[(load_id, "committed" | "rolled_back")]``.
+        """
+        loaded_ids = loaded_ids or (lambda entity, load_id: dest_mod.record_ids_of_load(self.home, entity, load_id))
+        done = []
+        for load in self.ledger.loads("pending"):
+            lid = load["load_id"]
+            edges = [self.read_segment(s) for s in self.segments(("pending",)) if s["load_id"] == lid]
+            t = pa.concat_tables(edges) if edges else E.EDGE_SCHEMA.empty_table()
+            action = self._recover_load(lid, load.get("destination") or dest_mod.DESTINATION, t, loaded_ids)
+            done.append((lid, action))
+            log.warning("lineage recovery: load %s %s", lid, action)
+        return done
+
+    def _recover_load(self, load_id: str, destination: str, t: pa.Table,
+                      loaded_ids: Callable[[str, str], list[str]]) -> str:
+        rows = t.to_pylist()
+        mapped = {(r["entity"], r["record_id"]): r for r in rows if r["step"] == "mapped"}
+        have = {(r["entity"], r["record_id"]) for r in rows if r["step"] == "loaded"}
+        in_dest = {(ent, rid) for ent in {e for e, _ in mapped} for rid in loaded_ids(ent, load_id)}
+        if not in_dest:
+            self.rollback(load_id)
+            return "rolled_back"
+        missing = [mapped[k] for k in sorted(in_dest - have) if k in mapped]
+        for entity in sorted({m["entity"] for m in missing}):
+            part = [m for m in missing if m["entity"] == entity]
+            table = pa.table({"_wl_record_id": [m["record_id"] for m in part],
+                              "_wl_subject": [m["subject"] for m in part],
+                              "target_key": [m["target_key"] for m in part]})
+            self.append_loaded(load_id, destination, entity, table)
+        self.commit(load_id)
+        return "committed"
+
+
+def _blobs_for(spec: str | None, root: Any) -> Any:
+    if not spec:
+        return LocalBlobs(root)
+    u = urlparse(spec)
+    if u.scheme != "s3":
+        return LocalBlobs(spec)
+    return S3Blobs(u.netloc, u.path)
+
+
+def open_store(home: Home | str | None = None, url: str | None = None, segments: str | None = None,
+               schema: str = "weftline_lineage", s3_client: Any = None) -> Store:
+    """The embedded store under ``$WEFTLINE_HOME/lineage``, or PostgreSQL (``url``) + S3 (``segments``).
+
+    ``url`` / ``segments`` default to ``$WEFTLINE_LINEAGE_URL`` / ``$WEFTLINE_LINEAGE_SEGMENTS``.
+    """
+    home = home if isinstance(home, Home) else Home(home)
+    url = url or os.environ.get(ENV_URL)
+    segments = segments or os.environ.get(ENV_SEGMENTS)
+    root = home.lineage
+    root.mkdir(parents=True, exist_ok=True)
+    blobs = _blobs_for(segments, root / "segments")
+    if s3_client is not None and isinstance(blobs, S3Blobs):
+        blobs.client = s3_client
+    if url:
+        ledger: Ledger = PostgresLedger(url, schema)
+        index: Any = PostgresIndex(ledger)
+    else:
+        ledger = SqliteLedger(str(root / "ledger.sqlite"))
+        index = DuckIndex(str(root / "index.duckdb"))
+    return Store(home, ledger, blobs, index)
