@@ -1,0 +1,1 @@
+"""Reusable local test servers (real protocols on loopback), importable from any conftest."""
