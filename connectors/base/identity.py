@@ -51,7 +51,7 @@ def _text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     if pa.types.is_struct(col.type) or pa.types.is_list(col.type) or pa.types.is_map(col.type):
         raise ConfigError(f"a key or position column must be scalar, not {col.type}")
     if pa.types.is_timestamp(col.type):
-        col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S.%f")
+        col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S")  # Arrow's %S carries the fraction (us: 6 digits)
     return col.cast(pa.string())
 
 
