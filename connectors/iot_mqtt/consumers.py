@@ -1,0 +1,80 @@
+"""Several consumers drain the same landing zone, each with its own cursor.
+
+The stream worker, an Airflow task, a backfill: each names itself, and a small
+offset file per consumer (``state/consumers/<system>/<consumer>.json``, written
+atomically) records, per stream and load id, how many parts it has processed.
+Parts of one load are written in order by one writer, so "parts done" is a count.
+
+>>> import tempfile, pyarrow as pa
+>>> from connectors.base.home import Home
+>>> from connectors.landing import land
+>>> home = Home(tempfile.mkdtemp())
+>>> _ = land(pa.table({"a": [1]}), home, "iot_mqtt", "s", "L1"); _ = land(pa.table({"a": [2]}), home, "iot_mqtt", "s", "L1")
+>>> [(lid, p.name, t.num_rows) for lid, p, t in drain(home, "iot_mqtt", "s", "worker")]
+[('L1', 'part-00000.parquet', 1), ('L1', 'part-00001.parquet', 1)]
+>>> mark_done(home, "iot_mqtt", "s", "worker", "L1", home.landing / "iot_mqtt/s/L1/part-00000.parquet")
+>>> [p.name for _, p, _ in drain(home, "iot_mqtt", "s", "worker")], len(list(drain(home, "iot_mqtt", "s", "airflow")))
+(['part-00001.parquet'], 2)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.base.home import Home
+from connectors.errors import ConfigError
+from connectors.state import StateStore
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _store(home: Home) -> StateStore:
+    st = StateStore(home)
+    st.dir = home.state / "consumers"
+    return st
+
+
+def offsets(home: Home, system: str, stream: str, consumer: str) -> dict[str, int]:
+    """``{load_id: parts done}`` of one consumer on one stream."""
+    if not _NAME.match(consumer):
+        raise ConfigError(f"consumer name {consumer!r}: use letters, digits, '.', '_', '-'")
+    return dict(_store(home).get(system, consumer).get(stream, {}))
+
+
+def _part_no(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
+def pending(home: Home, system: str, stream: str, consumer: str) -> list[tuple[str, Path]]:
+    """Landed parts this consumer has not processed yet, oldest load first, parts in order."""
+    done = offsets(home, system, stream, consumer)
+    root = home.landing / system / stream
+    if not root.is_dir():
+        return []
+    out = []
+    for load in sorted(p for p in root.iterdir() if p.is_dir()):
+        n = done.get(load.name, 0)
+        out += [(load.name, p) for p in sorted(load.glob("part-*.parquet")) if _part_no(p) >= n]
+    return out
+
+
+def drain(home: Home, system: str, stream: str, consumer: str) -> Iterator[tuple[str, Path, pa.Table]]:
+    """Yield ``(load_id, part_path, table)`` for each unprocessed part; call :func:`mark_done` after each."""
+    for load_id, path in pending(home, system, stream, consumer):
+        yield load_id, path, pq.read_table(path)
+
+
+def mark_done(home: Home, system: str, stream: str, consumer: str, load_id: str, part: Path) -> None:
+    """Record ``part`` (and every earlier part of its load) as processed by ``consumer``."""
+    st = _store(home)
+    doc = st.get(system, consumer)
+    loads = doc.setdefault(stream, {})
+    n = _part_no(Path(part)) + 1
+    if loads.get(load_id, 0) < n:
+        loads[load_id] = n
+        st.set(system, consumer, doc)

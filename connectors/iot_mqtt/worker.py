@@ -1,0 +1,201 @@
+"""The long-running stream worker: subscribe → micro-batch → land → ack → process.
+
+A micro-batch closes at ``batch_max_ms`` (≤ 200 ms) after its first message or at
+``batch_max_messages``; it is landed durably (:class:`~connectors.iot_mqtt.ingest.Ingestor`)
+and only then acked. Processing (map → load → lineage, supplied by the runner as
+``process``) drains the landing through the consumer cursor, so a crash anywhere
+loses nothing: unlanded messages are redelivered by the broker, landed but
+unprocessed parts are drained on restart, and a failing ``process`` is retried
+with backoff while ingest goes on. SIGTERM/SIGINT (see :func:`stop_on_signals`)
+finish the current micro-batch, ack it, process, then disconnect keeping the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from paho.mqtt.client import Client
+
+from connectors.base.home import Home
+from connectors.iot_mqtt.client import connect, make_client, subscriptions
+from connectors.iot_mqtt.config import MqttConfig
+from connectors.iot_mqtt.consumers import drain, mark_done
+from connectors.iot_mqtt.decode import EVENTS_STREAM, STATUS_STREAM, Message
+from connectors.iot_mqtt.ingest import SYSTEM, Ingestor
+
+log = logging.getLogger(__name__)
+Process = Callable[[dict[str, pa.Table]], None]
+DEFAULT_CONSUMER = "stream-worker"
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    acked: int = 0
+    quarantined: int = 0
+    landed: dict[str, int] = field(default_factory=dict)
+    processed_parts: int = 0
+    process_failures: int = 0
+    connects: int = 0
+
+
+class Worker:
+    """One MQTT worker. ``process(tables)`` gets ``{stream: landed table}``; None: land only."""
+
+    def __init__(self, cfg: MqttConfig, home: Home, process: Process | None = None,
+                 consumer: str = DEFAULT_CONSUMER):
+        self.cfg, self.home, self.process, self.consumer = cfg, home, process, consumer
+        self.ingestor = Ingestor(cfg, home)
+        self.stats = Stats()
+        self.inbox: queue.SimpleQueue[tuple[int, Message]] = queue.SimpleQueue()
+        self.connected = threading.Event()
+        self._generation = 0
+        self._retry_at = 0.0
+        self._backoff = 0.5
+        self.client = self._client()
+
+    # paho callbacks (network thread)
+    def _client(self) -> Client:
+        c = make_client(self.cfg)
+
+        def on_connect(client, userdata, flags, reason_code, properties):
+            if reason_code.is_failure:
+                log.error("iot_mqtt: connect refused: %s", reason_code)
+                return
+            self._generation += 1
+            self.stats.connects += 1
+            client.subscribe(subscriptions(self.cfg))
+            self.connected.set()
+            log.info("iot_mqtt: connected (session present: %s)", flags.session_present)
+
+        def on_disconnect(client, userdata, flags, reason_code, properties):
+            self.connected.clear()
+            log.warning("iot_mqtt: disconnected: %s", reason_code)
+
+        def on_message(client, userdata, msg):
+            self.inbox.put((self._generation, Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain),
+                                                      bool(msg.dup), msg.mid, int(time.time() * 1000))))
+
+        c.on_connect, c.on_disconnect, c.on_message = on_connect, on_disconnect, on_message
+        return c
+
+    def _collect(self, stop: threading.Event) -> list[tuple[int, Message]]:
+        try:
+            first = self.inbox.get(timeout=0.05)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.cfg.batch_max_ms / 1000
+        limit = min(self.cfg.batch_max_messages, self.cfg.receive_maximum)
+        while len(batch) < limit:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                batch.append(self.inbox.get(timeout=left))
+            except queue.Empty:
+                break
+        return batch
+
+    def _land_and_ack(self, batch: list[tuple[int, Message]]) -> None:
+        res = self.ingestor.ingest([m for _, m in batch])  # durable when it returns
+        self.stats.received += len(batch)
+        self.stats.quarantined += res.counts.get("quarantined", 0)
+        for s, n in res.counts.items():
+            if s != "quarantined":
+                self.stats.landed[s] = self.stats.landed.get(s, 0) + n
+        gen = self._generation
+        for g, m in batch:
+            if g == gen and m.qos > 0:  # an older connection's message is redelivered and acked then
+                self.client.ack(m.mid, m.qos)
+                self.stats.acked += 1
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*self.cfg.streams, STATUS_STREAM, EVENTS_STREAM]))
+
+    def process_pending(self, force: bool = False) -> int:
+        """Drain every stream for this consumer, hand the tables to ``process``, mark them done."""
+        if self.process is None or (not force and time.monotonic() < self._retry_at):
+            return 0
+        pending = {s: list(drain(self.home, SYSTEM, s, self.consumer)) for s in self.streams}
+        pending = {s: parts for s, parts in pending.items() if parts}
+        if not pending:
+            return 0
+        tables = {s: pa.concat_tables([t for _, _, t in parts], promote_options="permissive")
+                  for s, parts in pending.items()}
+        try:
+            self.process(tables)
+        except Exception:  # the runner's failure: keep the parts pending, retry with backoff
+            self.stats.process_failures += 1
+            self._retry_at = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, 30.0)
+            log.exception("iot_mqtt: processing failed; %d stream(s) stay pending, retry in %.1fs",
+                          len(tables), self._backoff)
+            return 0
+        self._backoff = 0.5
+        for s, parts in pending.items():
+            for load_id, path, _ in parts:
+                mark_done(self.home, SYSTEM, s, self.consumer, load_id, path)
+            self.stats.processed_parts += len(parts)
+        return sum(len(p) for p in pending.values())
+
+    def run(self, stop: threading.Event, connect_timeout: float = 30.0) -> Stats:
+        """Run until ``stop`` is set; then finish the current batch, ack, process, disconnect."""
+        self.process_pending(force=True)  # parts landed before a crash
+        connect(self.client, self.cfg)
+        self.client.loop_start()
+        try:
+            if not self.connected.wait(connect_timeout):
+                raise ConnectionError(f"iot_mqtt: no connection to {self.cfg.host}:{self.cfg.port}")
+            while not stop.is_set():
+                batch = self._collect(stop)
+                if batch:
+                    self._land_and_ack(batch)
+                self.process_pending()
+            self._drain_inbox()
+            self.process_pending(force=True)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+        log.info("iot_mqtt: stopped: %s", self.stats)
+        return self.stats
+
+    def _drain_inbox(self) -> None:
+        """After stop: land and ack what paho already handed us, so nothing waits for redelivery."""
+        batch = []
+        while True:
+            try:
+                batch.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            self._land_and_ack(batch)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM / SIGINT set ``stop`` (call from the main thread)."""
+    def handler(signum, frame):
+        log.info("iot_mqtt: signal %s: finishing the current micro-batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_worker(cfg: MqttConfig | dict, home: Home, process: Process | None = None,
+               stop: threading.Event | None = None, consumer: str = DEFAULT_CONSUMER) -> Stats:
+    """Build and run a worker; with no ``stop`` given, SIGTERM/SIGINT stop it."""
+    if isinstance(cfg, dict):
+        cfg = MqttConfig.from_dict(cfg)
+    if stop is None:
+        stop = threading.Event()
+        stop_on_signals(stop)
+    return Worker(cfg, home, process, consumer).run(stop)
