@@ -1,0 +1,107 @@
+"""Strict casts that never null a value silently: they return the bad rows instead.
+
+The vectorised cast runs on the whole array; only when Arrow refuses does the array
+get bisected, so k bad rows cost O(k log n) casts, not a per-row loop.
+
+>>> import pyarrow as pa
+>>> out, bad = safe_cast(pa.array(["1", "x", None, "3"]), "int")
+>>> out.to_pylist(), bad.to_pylist()
+([1, None, None, 3], [False, True, False, False])
+>>> out, bad = safe_cast(pa.array(["2026-11-24 10:00", "24.11.2026"]), "timestamp", tz="Europe/Berlin")
+>>> out[0].as_py().isoformat(), bad.to_pylist()
+('2026-11-24T09:00:00+00:00', [False, True])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.types import arrow_type, base
+
+_TRUE = ["true", "t", "yes", "y", "1", "on"]
+_FALSE = ["false", "f", "no", "n", "0", "off"]
+
+
+def _bisect(arr: pa.Array, convert) -> tuple[pa.Array, pa.Array]:
+    """Apply ``convert`` to ``arr``; where it raises, split until the bad rows are isolated."""
+    try:
+        out = convert(arr)
+        return out, pa.array(np.zeros(len(arr), dtype=bool))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
+        if len(arr) == 1:
+            probe = convert(pa.nulls(1, arr.type))
+            return probe, pa.array([True])
+        mid = len(arr) // 2
+        lo, lo_bad = _bisect(arr.slice(0, mid), convert)
+        hi, hi_bad = _bisect(arr.slice(mid), convert)
+        return pa.concat_arrays([lo, hi]), pa.concat_arrays([lo_bad, hi_bad])
+
+
+def _text_to_bool(arr: pa.Array) -> pa.Array:
+    low = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+    is_t = pc.is_in(low, value_set=pa.array(_TRUE))
+    is_f = pc.is_in(low, value_set=pa.array(_FALSE))
+    if not pc.all(pc.or_kleene(pc.or_(is_t, is_f), pc.is_null(arr))).as_py():
+        raise pa.ArrowInvalid("not a boolean")
+    return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), is_t)
+
+
+def _to_timestamp(arr: pa.Array, fmt: str | None, tz: str | None) -> pa.Array:
+    target = pa.timestamp("us", tz="UTC")
+    if pa.types.is_timestamp(arr.type):
+        if arr.type.tz is None:
+            arr = pc.assume_timezone(arr, tz or "UTC")
+        return arr.cast(target)
+    if pa.types.is_date(arr.type):
+        return pc.assume_timezone(arr.cast(pa.timestamp("us")), tz or "UTC").cast(target)
+    text = arr.cast(pa.string())
+    if fmt:
+        naive = pc.strptime(text, format=fmt, unit="us", error_is_null=False)
+        return pc.assume_timezone(naive, tz or "UTC").cast(target)
+    text = pc.replace_substring_regex(text, r"^(\d{4}-\d{2}-\d{2}) (\d)", r"\1T\2")
+    has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:?\d{2})$")
+    if pc.any(has_zone).as_py():
+        if not pc.all(pc.or_kleene(has_zone, pc.is_null(text))).as_py():
+            raise pa.ArrowInvalid("mixed zoned and naive timestamps")
+        return text.cast(target)
+    return pc.assume_timezone(text.cast(pa.timestamp("us")), tz or "UTC").cast(target)
+
+
+def _to_date(arr: pa.Array, fmt: str | None) -> pa.Array:
+    if pa.types.is_timestamp(arr.type):
+        return arr.cast(pa.date32())
+    if fmt:
+        return pc.strptime(arr.cast(pa.string()), format=fmt, unit="s", error_is_null=False).cast(pa.date32())
+    return arr.cast(pa.string()).cast(pa.date32())
+
+
+def converter(target: str, fmt: str | None = None, tz: str | None = None):
+    """The strict whole-array conversion to a cast target (raises on any bad value)."""
+    kind = base(target)
+    out_type = arrow_type(target)
+
+    def convert(arr: pa.Array) -> pa.Array:
+        if pa.types.is_null(arr.type):
+            return pa.nulls(len(arr), out_type)
+        if kind == "bool" and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return _text_to_bool(arr)
+        if kind == "timestamp":
+            return _to_timestamp(arr, fmt, tz)
+        if kind == "date":
+            return _to_date(arr, fmt)
+        if kind in ("int", "float", "decimal") and pa.types.is_string(arr.type):
+            arr = pc.utf8_trim_whitespace(arr)
+        if kind == "string" and pa.types.is_timestamp(arr.type):
+            return pc.strftime(arr, format=fmt or "%Y-%m-%dT%H:%M:%S.%fZ" if arr.type.tz else "%Y-%m-%dT%H:%M:%S")
+        return pc.cast(arr, out_type, safe=True)
+
+    return convert
+
+
+def safe_cast(arr: pa.Array, target: str, fmt: str | None = None, tz: str | None = None) -> tuple[pa.Array, pa.Array]:
+    """Cast ``arr`` to ``target``; return ``(values, bad)`` where ``bad`` marks rows that could not be cast."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return _bisect(arr, converter(target, fmt, tz))

@@ -1,0 +1,382 @@
+"""Compile a checked spec once into a plan; apply the plan to each Arrow batch.
+
+>>> import pyarrow as pa
+>>> from transforms.spec import load_spec
+>>> plan = compile_spec(load_spec("mappings/web_activity_to_lead.yaml"), subject_key=b"k")
+>>> t = pa.table({"submission_id": ["1", "2", "3"], "contact": [{"email": " A@X.COM "}, {"email": "b@x.com"}, {"email": "c@x.com"}],
+...               "activity": [{"level": "A"}, {"level": "Z"}, {"level": None}], "engagement_score": [2.0, None, 1.0]})
+>>> r = plan.apply(t, load_id="L1")
+>>> r.counts["lead"]
+{'read': 3, 'mapped': 1, 'quarantined': 1, 'filtered': 1}
+>>> r.outputs[0].table.select(["external_id", "email", "priority"]).to_pylist()
+[{'external_id': 'WEB-1', 'email': 'a@x.com', 'priority': 'high'}]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.base import reserved as R
+from connectors.base.hashing import hmac_sha256_hex, sha256_hex
+from connectors.base.identity import RECORD_ID_LENGTH
+from transforms.checks import Scope, field_node
+from transforms.evaluate import Env, Errors, Evaluator
+from transforms.expr import ast
+from transforms.expr.parser import parse
+from transforms.reference import load_reference, reference_file
+from transforms.spec import Spec
+from transforms.types import arrow_type
+
+MAX_RULES = 63  # bits of the int64 `_wl_rules` column
+
+
+@dataclass(frozen=True)
+class Rule:
+    index: int
+    target: str
+    field: str
+    kind: str  # variant | default | case
+    text: str
+
+
+@dataclass
+class FieldPlan:
+    name: str
+    node: ast.Node
+    map_keys: pa.Array | None = None
+    map_values: pa.Array | None = None
+    default: object = None
+    has_default: bool = False
+    type: str | None = None
+    format: str | None = None
+    tz: str | None = None
+    required: bool = False
+    default_rule: int | None = None
+    case_rules: list[int] = field(default_factory=list)
+
+
+@dataclass
+class VariantPlan:
+    name: str
+    when: ast.Node
+    fields: dict[str, FieldPlan]
+    rule: int | None
+
+
+@dataclass
+class TargetPlan:
+    entity: str
+    key: list[str]
+    write: str
+    when: ast.Node | None
+    fields: dict[str, FieldPlan]
+    variants: list[VariantPlan]
+
+
+@dataclass
+class TargetOutput:
+    entity: str
+    key: list[str]
+    write: str
+    table: pa.Table
+
+
+@dataclass
+class MapResult:
+    outputs: list[TargetOutput]
+    quarantine: pa.Table
+    filtered: pa.Table
+    counts: dict[str, dict[str, int]]
+
+
+QUARANTINE_SCHEMA = pa.schema([
+    (R.RECORD_ID, pa.string()), ("row", pa.int64()), ("target", pa.string()), ("field", pa.string()),
+    ("reason", pa.string()), ("rule", pa.string()), (R.SPEC_ID, pa.string()), (R.SPEC_VERSION, pa.string()),
+])
+FILTERED_SCHEMA = pa.schema([(R.RECORD_ID, pa.string()), ("target", pa.string())])
+
+
+class Plan:
+    def __init__(self, spec: Spec, targets: list[TargetPlan], subject: ast.Node | None, when: ast.Node | None,
+                 rules: list[Rule], env: Env):
+        self.spec = spec
+        self.targets = targets
+        self.subject = subject
+        self.when = when
+        self.rules = rules
+        self.env = env
+
+    @property
+    def derivation(self) -> dict[tuple[str, str], list[str]]:
+        """Which source paths feed each target field (per-field lineage, from the spec itself)."""
+        out = {}
+        for t in self.targets:
+            for name, f in t.fields.items():
+                srcs = ast.paths(f.node)
+                for v in t.variants:
+                    if name in v.fields:
+                        srcs += [p for p in ast.paths(v.fields[name].node) + ast.paths(v.when) if p not in srcs]
+                out[(t.entity, name)] = srcs
+        return out
+
+    # ------------------------------------------------------------------ apply
+    def apply(self, table: pa.Table, load_id: str | None = None) -> MapResult:
+        table = table.combine_chunks() if any(c.num_chunks > 1 for c in table.columns) else table
+        n = table.num_rows
+        ids = table.column(R.RECORD_ID) if R.RECORD_ID in table.column_names else pa.nulls(n, pa.string())
+        ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        load_ids = table.column(R.LOAD_ID).combine_chunks() if R.LOAD_ID in table.column_names else pa.repeat(pa.scalar(load_id, pa.string()), n)
+        spec_when_errors = Errors(n)
+        base_ev = Evaluator(table, self.env, spec_when_errors)
+        spec_when_errors.field = "when"
+        spec_pass = self._truth(base_ev, self.when, n)
+        subject = self._subject(table) if self.subject is not None else pa.nulls(n, pa.string())
+        outputs, quarantines, filtered, counts = [], [], [], {}
+        for t in self.targets:
+            out, q, f, c = self._apply_target(t, table, ids, load_ids, subject, spec_pass, spec_when_errors)
+            outputs.append(out)
+            quarantines.append(q)
+            filtered.append(f)
+            counts[t.entity] = c
+        return MapResult(outputs, pa.concat_tables(quarantines), pa.concat_tables(filtered), counts)
+
+    def _truth(self, ev: Evaluator, node: ast.Node | None, n: int) -> np.ndarray:
+        if node is None:
+            return np.ones(n, dtype=bool)
+        return pc.fill_null(ev.array(node), False).to_numpy(zero_copy_only=False).astype(bool)
+
+    def _subject(self, table: pa.Table) -> pa.Array:
+        ev = Evaluator(table, self.env, Errors(table.num_rows))
+        value = ev.text(ev.array(self.subject))
+        return hmac_sha256_hex(pc.utf8_lower(pc.utf8_trim_whitespace(value)), self.env.subject_key)
+
+    def _apply_target(self, t: TargetPlan, table, ids, load_ids, subject, spec_pass, spec_when_errors):
+        n = table.num_rows
+        errors = Errors(n)
+        ev = Evaluator(table, self.env, errors)
+        errors.field = "when"
+        passed = spec_pass & self._truth(ev, t.when, n)
+        when_bad = spec_when_errors.bad_numpy() | errors.bad_numpy()
+        rules = np.zeros(n, dtype=np.int64)
+        # variants: the first whose condition holds owns the row
+        taken = np.zeros(n, dtype=bool)
+        segments = []
+        for v in t.variants:
+            errors.field = f"variants.{v.name}.when"
+            m = self._truth(ev, v.when, n) & ~taken
+            taken |= m
+            segments.append(m)
+            if v.rule is not None:
+                rules |= np.where(m, np.int64(1) << v.rule, 0)
+        columns = {}
+        for name, fp in t.fields.items():
+            overrides = [(v, seg) for v, seg in zip(t.variants, segments) if name in v.fields]
+            base_seg = ~np.logical_or.reduce([seg for _, seg in overrides]) if overrides else np.ones(n, dtype=bool)
+            value, r = self._field(fp, table, errors, base_seg)
+            rules |= r
+            for v, seg in overrides:
+                vvalue, vr = self._field(v.fields[name], table, errors, seg)
+                rules |= vr
+                if vvalue.type != value.type:
+                    vvalue = vvalue.cast(value.type) if not pa.types.is_null(value.type) else vvalue
+                    value = value if not pa.types.is_null(value.type) else value.cast(vvalue.type)
+                value = pc.if_else(pa.array(seg), vvalue, value)
+            columns[name] = value
+        bad = errors.bad_numpy() | when_bad
+        quarantined = passed & bad | when_bad
+        mapped = passed & ~bad
+        filt = ~passed & ~when_bad
+        mask = pa.array(mapped)
+        out = pa.table({k: pc.filter(v, mask) for k, v in columns.items()})
+        out = self._stamp_outputs(t, out, ids, load_ids, subject, rules, mask)
+        q = self._quarantine_table(t, ids, quarantined, errors, spec_when_errors)
+        f = pa.table({R.RECORD_ID: pc.filter(ids, pa.array(filt)), "target": pa.repeat(pa.scalar(t.entity), int(filt.sum()))},
+                     schema=FILTERED_SCHEMA)
+        counts = {"read": n, "mapped": int(mapped.sum()), "quarantined": int(quarantined.sum()), "filtered": int(filt.sum())}
+        return TargetOutput(t.entity, t.key, t.write, out), q, f, counts
+
+    def _field(self, fp: FieldPlan, table: pa.Table, errors: Errors, segment: np.ndarray):
+        """Value pipeline of one field: expression → map → type → default → required."""
+        n = table.num_rows
+        local = Errors(n)
+        local.field = fp.name
+        ev = Evaluator(table, self.env, local)
+        value = ev.array(fp.node)
+        rules = np.zeros(n, dtype=np.int64)
+        if fp.case_rules and isinstance(fp.node, ast.Case):
+            for bit, m in zip(fp.case_rules, ev.branch_masks.get(id(fp.node), [])):
+                rules |= np.where(m.to_numpy(zero_copy_only=False), np.int64(1) << bit, 0)
+        if fp.map_keys is not None:
+            value = self._map(fp, value, local, ev)
+        if fp.type:
+            value = ev.cast(value, fp.type, fp.format, fp.tz)
+        if fp.has_default:
+            use = pc.is_null(value).to_numpy(zero_copy_only=False) & ~local.bad_numpy()
+            if use.any():
+                dflt = pa.scalar(fp.default, value.type if not pa.types.is_null(value.type) else None)
+                value = pc.if_else(pa.array(use), dflt, value) if not pa.types.is_null(value.type) else pc.if_else(pa.array(use), dflt, value.cast(dflt.type))
+                if fp.default_rule is not None:
+                    rules |= np.where(use, np.int64(1) << fp.default_rule, 0)
+        if fp.required:
+            local.fail(pc.is_null(value), f"required field {fp.name!r} is null")
+        seg = pa.array(segment)
+        for i, reason in local.reasons().items():
+            if segment[i]:
+                errors.field = fp.name
+                m = np.zeros(n, dtype=bool)
+                m[i] = True
+                errors.fail(m, reason)
+        return value, np.where(segment, rules, 0)
+
+    def _map(self, fp: FieldPlan, value: pa.Array, errors: Errors, ev: Evaluator) -> pa.Array:
+        keys = fp.map_keys
+        if value.type != keys.type:
+            try:
+                keys = keys.cast(value.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                value = ev.text(value)
+                keys = keys.cast(pa.string())
+        idx = pc.index_in(value, value_set=keys)
+        out = pc.take(fp.map_values, idx)
+        unmatched = pc.and_(pc.is_valid(value), pc.is_null(idx))
+        if not fp.has_default and pc.any(unmatched).as_py():
+            bad_vals = pc.filter(value, unmatched).to_pylist()
+            where = np.flatnonzero(unmatched.to_numpy(zero_copy_only=False))
+            reasons = [""] * len(value)
+            allowed = ", ".join(map(str, fp.map_keys.to_pylist()))
+            for i, v in zip(where.tolist(), bad_vals):
+                reasons[i] = f"value {v!r} of field {fp.name!r} is not in its map ({allowed}) and no default is given"
+            errors.fail(unmatched, reasons)
+        return out
+
+    def _stamp_outputs(self, t: TargetPlan, out: pa.Table, ids, load_ids, subject, rules, mask) -> pa.Table:
+        m = out.num_rows
+        if m:
+            key_cols = [ev_text(out.column(k)) for k in t.key]
+            key_text = key_cols[0] if len(key_cols) == 1 else pc.binary_join_element_wise(*key_cols, "\x1f")
+            out_ids = sha256_hex([pa.repeat(pa.scalar("crm"), m), pa.repeat(pa.scalar(t.entity), m), key_text,
+                                  pa.repeat(pa.scalar(""), m)], length=RECORD_ID_LENGTH)
+        else:
+            out_ids = pa.array([], pa.string())
+        extra = {
+            R.RECORD_ID: out_ids,
+            R.INPUT_RECORD_ID: pc.filter(ids, mask),
+            R.SPEC_ID: pa.repeat(pa.scalar(self.spec.id), m),
+            R.SPEC_VERSION: pa.repeat(pa.scalar(self.spec.version_hash), m),
+            R.RULES: pc.filter(pa.array(rules), mask),
+            R.SUBJECT: pc.filter(subject, mask),
+            R.LOAD_ID: pc.filter(load_ids, mask),
+        }
+        for k, v in extra.items():
+            out = out.append_column(k, v.cast(pa.string()) if pa.types.is_null(v.type) else v)
+        return out
+
+    def _quarantine_table(self, t: TargetPlan, ids, quarantined: np.ndarray, errors: Errors, when_errors: Errors) -> pa.Table:
+        rows = np.flatnonzero(quarantined)
+        reasons, fields = errors.reasons(), errors.fields()
+        wr = when_errors.reasons()
+        rs = [wr.get(i) or reasons.get(i, "") for i in rows.tolist()]
+        fs = ["when" if i in wr else fields.get(i, "") for i in rows.tolist()]
+        k = len(rows)
+        return pa.table({
+            R.RECORD_ID: pc.take(ids, pa.array(rows, pa.int64())), "row": pa.array(rows, pa.int64()),
+            "target": pa.repeat(pa.scalar(t.entity), k), "field": pa.array(fs, pa.string()),
+            "reason": pa.array(rs, pa.string()), "rule": pa.array([f"{t.entity}.{f}" for f in fs], pa.string()),
+            R.SPEC_ID: pa.repeat(pa.scalar(self.spec.id), k), R.SPEC_VERSION: pa.repeat(pa.scalar(self.spec.version_hash), k),
+        }, schema=QUARANTINE_SCHEMA)
+
+
+def ev_text(col) -> pa.Array:
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_string(col.type):
+        return pc.fill_null(col, "")
+    return pc.fill_null(pc.cast(col, pa.string()), "")
+
+
+# ---------------------------------------------------------------------- compile
+class _RuleBook:
+    def __init__(self):
+        self.rules: list[Rule] = []
+
+    def add(self, target: str, fld: str, kind: str, text: str) -> int | None:
+        if len(self.rules) >= MAX_RULES:
+            return None
+        self.rules.append(Rule(len(self.rules), target, fld, kind, text))
+        return len(self.rules) - 1
+
+
+def _compile_field(name: str, f: dict, entity: str, scope: Scope, book: _RuleBook) -> FieldPlan:
+    node = field_node(f, scope)
+    fp = FieldPlan(name=name, node=node, type=f.get("type"), format=f.get("format"), tz=f.get("tz"),
+                   required=bool(f.get("required")))
+    if "map" in f:
+        items = list(f["map"].items())
+        keys = [k for k, _ in items]
+        try:
+            fp.map_keys = pa.array(keys)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            fp.map_keys = pa.array([str(k) for k in keys])
+        values = [v for _, v in items]
+        fp.map_values = pa.array(values) if fp.type is None else pa.array([None if v is None else str(v) for v in values]) \
+            if not all(isinstance(v, (int, float)) or v is None for v in values) else pa.array(values)
+    if "default" in f:
+        fp.has_default = True
+        fp.default = f["default"]
+        if fp.type and f["default"] is not None:
+            fp.default = pa.array([f["default"]]).cast(arrow_type(fp.type))[0].as_py() if not isinstance(f["default"], str) or fp.type == "string" else f["default"]
+        fp.default_rule = book.add(entity, name, "default", f"{name}: default {f['default']!r} applied")
+    if isinstance(node, ast.Case):
+        for i in range(len(node.branches)):
+            fp.case_rules.append(book.add(entity, name, "case", f"{name}: CASE branch {i + 1}"))
+        fp.case_rules.append(book.add(entity, name, "case", f"{name}: CASE else"))
+        fp.case_rules = [r for r in fp.case_rules if r is not None]
+    return fp
+
+
+def compile_spec(spec: Spec, subject_key: bytes = b"") -> Plan:
+    """Compile once; the returned plan is applied to each batch (see :meth:`Plan.apply`)."""
+    scope = Scope(spec, None, [])
+    book = _RuleBook()
+    env = Env(subject_key=subject_key)
+    targets = []
+    for t in spec.targets:
+        base = t["_path"]
+        fields = {}
+        for name, f in t["fields"].items():
+            scope.at = (base + ("fields", name)) if base else ("fields", name)
+            fields[name] = _compile_field(name, f, t["entity"], scope, book)
+        variants = []
+        for i, v in enumerate(t["variants"]):
+            vfields = {}
+            for name, f in v["fields"].items():
+                scope.at = (base if base else ()) + ("variants", i, "fields", name)
+                vfields[name] = _compile_field(name, f, t["entity"], scope, book)
+            rule = book.add(t["entity"], "*", "variant", f"variant {v['name']}: {v['when']}")
+            variants.append(VariantPlan(v["name"], parse(v["when"]), vfields, rule))
+        targets.append(TargetPlan(t["entity"], list(t["key"]), t["write"], parse(t["when"]) if t.get("when") else None,
+                                  fields, variants))
+        for fp in list(fields.values()):
+            if fp.name in t["key"]:
+                fp.required = True
+    if scope.issues:
+        from transforms.spec import SpecInvalid
+
+        raise SpecInvalid(scope.issues)
+    _load_references(spec, targets, env)
+    return Plan(spec, targets, parse(spec.subject) if spec.subject else None, parse(spec.when) if spec.when else None,
+                book.rules, env)
+
+
+def _load_references(spec: Spec, targets: list[TargetPlan], env: Env) -> None:
+    nodes = [f.node for t in targets for f in t.fields.values()]
+    nodes += [f.node for t in targets for v in t.variants for f in v.fields.values()]
+    for node in nodes:
+        for n in ast.walk(node):
+            if isinstance(n, ast.Call) and n.name == "lookup" and isinstance(n.args[0], ast.Literal):
+                name = str(n.args[0].value)
+                if name not in env.reference:
+                    env.reference[name] = load_reference(reference_file(spec.base_dir, name))

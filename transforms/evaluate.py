@@ -1,0 +1,388 @@
+"""Evaluate a checked expression tree over one Arrow table, vectorised.
+
+Run-time problems are data, not exceptions: a row whose value cannot be computed
+(a bad cast, an overflow, a division by zero) is reported to the :class:`Errors`
+sink with a reason and becomes null; the engine quarantines it. Data-dependent
+kernel failures are isolated by bisection, so one bad row costs O(log n) kernel
+calls, never a per-row loop.
+
+>>> import pyarrow as pa
+>>> from transforms.expr.parser import parse
+>>> t = pa.table({"a": ["1", "x", "3"], "c": [{"e": "A"}, {"e": None}, None]})
+>>> errs = Errors(3)
+>>> ev = Evaluator(t, Env(), errs)
+>>> ev.array(parse("to_int(a) * 2")).to_pylist()
+[2, None, 6]
+>>> errs.mask().to_pylist(), errs.reasons()[1]
+([False, True, False], "cannot cast 'x' to int")
+>>> ev.array(parse("lower(c.e) || '!'")).to_pylist()
+['a!', None, None]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.base.hashing import hmac_sha256_hex
+from transforms.casts import safe_cast
+from transforms.expr import ast
+from transforms.functions import REGISTRY
+
+_ARITH = {"+": "add_checked", "-": "subtract_checked", "*": "multiply_checked", "%": "modulo"}
+_CMP = {"=": "equal", "!=": "not_equal", "<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal"}
+_NULL_AS = {"string": pa.string(), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(),
+            "timestamp": pa.timestamp("us", tz="UTC")}
+_UNITS_US = {"week": 604_800_000_000, "day": 86_400_000_000, "hour": 3_600_000_000, "minute": 60_000_000, "second": 1_000_000}
+
+
+@dataclass
+class Env:
+    """What an expression may use besides the record: the subject key and loaded reference tables."""
+
+    subject_key: bytes = b""
+    reference: dict[str, pa.Table] = field(default_factory=dict)
+
+
+class Errors:
+    """Per-row failures of one evaluation: a mask and a reason per failing row (first reason wins)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self._bad = np.zeros(n, dtype=bool)
+        self._reasons: dict[int, str] = {}
+        self._fields: dict[int, str] = {}
+        self.field: str | None = None
+
+    def fail(self, mask: pa.Array | np.ndarray, reason: str | pa.Array | list[str]) -> None:
+        m = mask if isinstance(mask, np.ndarray) else pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+        idx = np.flatnonzero(m & ~self._bad)
+        if not len(idx):
+            return
+        if isinstance(reason, str):
+            texts = [reason] * len(idx)
+        else:
+            arr = reason if isinstance(reason, list) else reason.to_pylist()
+            texts = [arr[i] for i in idx]
+        for i, text in zip(idx.tolist(), texts):
+            self._reasons[i] = text
+            self._fields[i] = self.field or ""
+        self._bad[idx] = True
+
+    def mask(self) -> pa.Array:
+        return pa.array(self._bad)
+
+    def any(self) -> bool:
+        return bool(self._bad.any())
+
+    def reasons(self) -> dict[int, str]:
+        return self._reasons
+
+    def fields(self) -> dict[int, str]:
+        return self._fields
+
+    def bad_numpy(self) -> np.ndarray:
+        return self._bad
+
+
+def _is_scalar(x: Any) -> bool:
+    return isinstance(x, pa.Scalar)
+
+
+def _quote(v: Any) -> str:
+    return "null" if v is None else repr(v) if isinstance(v, str) else str(v)
+
+
+class Evaluator:
+    def __init__(self, table: pa.Table, env: Env, errors: Errors):
+        self.table = table
+        self.n = table.num_rows
+        self.env = env
+        self.errors = errors
+        self.branch_masks: dict[int, list[pa.Array]] = {}  # id(Case node) -> masks of the branch that fired
+
+    # ------------------------------------------------------------ entry points
+    def array(self, node: ast.Node) -> pa.Array:
+        """Evaluate and broadcast to a full-length array."""
+        return self.broadcast(self.eval(node))
+
+    def broadcast(self, x: Any) -> pa.Array:
+        if _is_scalar(x):
+            return pa.repeat(x, self.n) if x.is_valid else pa.nulls(self.n, x.type)
+        return x.combine_chunks() if isinstance(x, pa.ChunkedArray) else x
+
+    def eval(self, node: ast.Node) -> Any:
+        method = getattr(self, "_" + type(node).__name__.lower())
+        return method(node)
+
+    # ------------------------------------------------------------ nodes
+    def _literal(self, node: ast.Literal):
+        return pa.scalar(node.value)
+
+    def _path(self, node: ast.Path):
+        return self.resolve(node.parts)
+
+    def resolve(self, parts: tuple) -> pa.Array:
+        name = parts[0]
+        if name not in self.table.column_names:
+            return pa.nulls(self.n)  # absent in this batch (drift); required-ness is checked by the engine
+        arr = self.table.column(name)
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        for p in parts[1:]:
+            if isinstance(p, int):
+                if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
+                    return pa.nulls(self.n)
+                arr = self.list_get(arr, p)
+            else:
+                if not pa.types.is_struct(arr.type) or arr.type.get_field_index(p) < 0:
+                    return pa.nulls(self.n)
+                arr = pc.struct_field(arr, p)
+        return arr
+
+    def _call(self, node: ast.Call):
+        fn = REGISTRY[node.name]
+        args = []
+        for i, a in enumerate(node.args):
+            param = fn.params[min(i, len(fn.params) - 1)]
+            if param.literal and isinstance(a, ast.Literal):
+                args.append(a.value)
+                continue
+            value = self.eval(a)
+            if pa.types.is_null(value.type) and param.type in _NULL_AS:
+                value = value.cast(_NULL_AS[param.type])  # an all-null column has no type yet
+            args.append(value)
+        return self.guarded(node.name, fn.kernel, self, *args)
+
+    def _binop(self, node: ast.BinOp):
+        op = node.op
+        if op in ("and", "or"):
+            left, right = self.eval(node.left), self.eval(node.right)
+            return (pc.and_kleene if op == "and" else pc.or_kleene)(left, right)
+        left, right = self.eval(node.left), self.eval(node.right)
+        if op == "||":
+            return pc.binary_join_element_wise(self.text(left), self.text(right), "", null_handling="emit_null")
+        if op == "like":
+            pattern = right.as_py() if _is_scalar(right) else None
+            if pattern is None:
+                return pa.nulls(self.n, pa.bool_())
+            return pc.match_like(left, pattern=pattern)
+        if op in _CMP:
+            left, right = self.unify([left, right])
+            return self.guarded(op, lambda ctx, a, b: getattr(pc, _CMP[op])(a, b), self, left, right)
+        if op == "/":
+            zero = pc.fill_null(pc.equal(right, 0), False)
+            if _is_scalar(zero) and zero.as_py():
+                self.errors.fail(pc.is_valid(self.broadcast(left)), "division by zero")
+                return pa.nulls(self.n, pa.float64())
+            if not _is_scalar(zero) and pc.any(zero).as_py():
+                self.errors.fail(pc.and_(zero, pc.is_valid(self.broadcast(left))), "division by zero")
+                right = pc.if_else(zero, pa.scalar(None, pa.float64()), pc.cast(right, pa.float64()))
+            return self.guarded("/", lambda ctx, a, b: pc.divide(pc.cast(a, pa.float64()), pc.cast(b, pa.float64())), self, left, right)
+        return self.guarded(op, lambda ctx, a, b: getattr(pc, _ARITH[op])(a, b), self, left, right)
+
+    def _unaryop(self, node: ast.UnaryOp):
+        x = self.eval(node.operand)
+        if node.op == "not":
+            return pc.invert(x)
+        if node.op == "neg":
+            return self.guarded("-", lambda ctx, a: pc.negate_checked(a), self, x)
+        if node.op == "is_null":
+            return pc.is_null(self.broadcast(x))
+        return pc.is_valid(self.broadcast(x))
+
+    def _inlist(self, node: ast.InList):
+        x = self.broadcast(self.eval(node.operand))
+        values = pa.array([i.value for i in node.items])
+        if values.type != x.type and not pa.types.is_null(x.type):
+            try:
+                values = values.cast(x.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                x = self.text(x)
+                values = values.cast(pa.string())
+        out = pc.is_in(x, value_set=values)
+        out = pc.if_else(pc.is_null(x), pa.scalar(None, pa.bool_()), out)
+        return pc.invert(out) if node.negated else out
+
+    def _case(self, node: ast.Case):
+        conds = [pc.fill_null(self.broadcast(self.eval(c)), False) for c, _ in node.branches]
+        values = [self.eval(v) for _, v in node.branches]
+        default = self.eval(node.default) if node.default is not None else pa.scalar(None)
+        values = self.unify(values + [default])
+        taken = np.zeros(self.n, dtype=bool)
+        masks = []
+        for c in conds:
+            cn = c.to_numpy(zero_copy_only=False) & ~taken
+            masks.append(pa.array(cn))
+            taken |= cn
+        masks.append(pa.array(~taken))
+        self.branch_masks[id(node)] = masks
+        if not conds:
+            return values[-1]
+        return pc.case_when(pc.make_struct(*conds), *[self.broadcast(v) for v in values])
+
+    # ------------------------------------------------------------ helpers used by kernels
+    def guarded(self, name: str, kernel, ctx, *args):
+        """Run a kernel on whole arrays; isolate rows that make it fail, report them, null them."""
+        try:
+            return kernel(ctx, *args)
+        except pa.ArrowInvalid as err:
+            if self.n == 0 or all(_is_scalar(a) or not isinstance(a, (pa.Array, pa.ChunkedArray)) for a in args):
+                self.errors.fail(np.ones(self.n, dtype=bool), f"{name}: {err}")
+                return pa.nulls(self.n)
+            arrays = [self.broadcast(a) if isinstance(a, (pa.Array, pa.ChunkedArray, pa.Scalar)) and not (
+                isinstance(a, pa.Scalar) and False) else a for a in args]
+            out, bad, reason = self._bisect(name, kernel, ctx, arrays, 0, self.n)
+            self.errors.fail(bad, reason)
+            return out
+
+    def _bisect(self, name, kernel, ctx, arrays, start, length):
+        sliced = [a.slice(start, length) if isinstance(a, pa.Array) else a for a in arrays]
+        try:
+            out = kernel(ctx, *sliced)
+            out = pa.repeat(out, length) if _is_scalar(out) else out
+            return out, np.zeros(length, dtype=bool) if start == 0 and length == self.n else None, None
+        except pa.ArrowInvalid as err:
+            if length == 1:
+                nulls = [pa.nulls(1, a.type) if isinstance(a, pa.Array) else a for a in sliced]
+                try:
+                    out = kernel(ctx, *nulls)
+                except pa.ArrowInvalid:
+                    out = pa.nulls(1)
+                bad = np.zeros(self.n, dtype=bool)
+                bad[start] = True
+                return out, bad, f"{name}: {err}"
+            half = length // 2
+            lo, lo_bad, r1 = self._bisect(name, kernel, ctx, arrays, start, half)
+            hi, hi_bad, r2 = self._bisect(name, kernel, ctx, arrays, start + half, length - half)
+            if lo.type != hi.type:
+                lo, hi = (lo.cast(hi.type), hi) if pa.types.is_null(lo.type) else (lo, hi.cast(lo.type))
+            bad = np.zeros(self.n, dtype=bool)
+            for b in (lo_bad, hi_bad):
+                if b is not None:
+                    bad |= b
+            return pa.concat_arrays([lo, hi]), bad, r1 or r2
+
+    def text(self, x):
+        t = x.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return x
+        if pa.types.is_null(t):
+            return x.cast(pa.string())
+        if pa.types.is_timestamp(t):
+            return pc.strftime(x, format="%Y-%m-%dT%H:%M:%S")
+        return pc.cast(x, pa.string())
+
+    def type_of(self, x) -> pa.DataType:
+        return x.type
+
+    def unify(self, xs: list) -> list:
+        """Cast arguments to one common type (null < int < float; anything with text becomes text)."""
+        types = [x.type for x in xs if not pa.types.is_null(x.type)]
+        if not types or all(t == types[0] for t in types):
+            target = types[0] if types else pa.null()
+        elif all(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) for t in types):
+            target = pa.float64() if any(pa.types.is_floating(t) for t in types) else (
+                next(t for t in types if pa.types.is_decimal(t)) if any(pa.types.is_decimal(t) for t in types) else pa.int64())
+        elif any(pa.types.is_timestamp(t) for t in types) and all(pa.types.is_timestamp(t) or pa.types.is_date(t) for t in types):
+            target = pa.timestamp("us", tz="UTC")
+        else:
+            target = pa.string()
+        out = []
+        for x in xs:
+            if x.type == target:
+                out.append(x)
+            elif target == pa.string():
+                out.append(self.text(x) if not pa.types.is_null(x.type) else x.cast(target))
+            elif pa.types.is_timestamp(target) and pa.types.is_date(x.type):
+                out.append(pc.assume_timezone(x.cast(pa.timestamp("us")), "UTC"))
+            else:
+                out.append(x.cast(target))
+        return out
+
+    def if_else(self, c, a, b):
+        a, b = self.unify([a, b])
+        return pc.if_else(pc.fill_null(c, False), a, b)
+
+    def list_get(self, arr, i: int):
+        arr = self.broadcast(arr)
+        long_enough = pc.fill_null(pc.greater(pc.list_value_length(arr), i), False)
+        safe = pc.if_else(long_enough, arr, pa.scalar(None, arr.type))
+        return pc.list_element(safe, i)
+
+    def regex_extract(self, s, pattern: str, group: int):
+        import re
+
+        n_groups = re.compile(pattern).groups
+        wrapped = f"(?P<g0>{pattern})" if group == 0 else pattern
+        if group > n_groups:
+            raise pa.ArrowInvalid(f"pattern has {n_groups} group(s), not {group}")
+        if group:
+            names = iter(range(1, n_groups + 1))
+            wrapped = re.sub(r"\((?!\?)", lambda m: f"(?P<g{next(names)}>", pattern)
+        out = pc.extract_regex(self.broadcast(s), pattern=wrapped)
+        return pc.struct_field(out, f"g{group}")
+
+    def contains_any(self, s, words: str):
+        low = pc.utf8_lower(self.broadcast(s))
+        terms = [w.strip().lower() for w in words.split(",") if w.strip()]
+        out = pa.repeat(pa.scalar(False), self.n)
+        for w in terms:
+            out = pc.or_(out, pc.match_substring(low, pattern=w))
+        return pc.if_else(pc.is_null(low), pa.scalar(None, pa.bool_()), out)
+
+    def add_duration(self, t, n, unit_us: int):
+        t = self.broadcast(t)
+        is_date = pa.types.is_date(t.type)
+        ts = pc.assume_timezone(t.cast(pa.timestamp("us")), "UTC") if is_date else t
+        unit = ts.type.unit if pa.types.is_timestamp(ts.type) else "us"
+        per = {"s": 1_000_000, "ms": 1000, "us": 1, "ns": 0.001}[unit]
+        delta = pc.multiply_checked(pc.cast(n, pa.int64()), int(unit_us / per) if per >= 1 else unit_us * 1000)
+        raw = pc.add_checked(ts.cast(pa.int64()) if True else ts, delta)
+        out = raw.cast(ts.type)
+        return out.cast(pa.date32()) if is_date else out
+
+    def date_diff(self, unit: str, a, b):
+        a, b = self.broadcast(a), self.broadcast(b)
+        fns = {"year": pc.years_between, "month": pc.month_interval_between if False else pc.months_between,
+               "week": pc.weeks_between, "day": pc.days_between, "hour": pc.hours_between,
+               "minute": pc.minutes_between, "second": pc.seconds_between}
+        if unit not in fns:
+            raise pa.ArrowInvalid(f"unknown unit {unit!r}")
+        return pc.cast(fns[unit](a, b), pa.int64())
+
+    def cast(self, x, target: str, fmt: str | None = None, tz: str | None = None):
+        arr = self.broadcast(x)
+        out, bad = safe_cast(arr, target, fmt, tz)
+        if pc.any(bad).as_py():
+            values = pc.filter(arr, bad).to_pylist()
+            idx = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
+            reasons = [""] * self.n
+            for i, v in zip(idx.tolist(), values):
+                reasons[i] = f"cannot cast {_quote(v)} to {target}" + (f" with format {fmt!r}" if fmt else "")
+            self.errors.fail(bad, reasons)
+        return out
+
+    def hmac(self, x):
+        return hmac_sha256_hex(self.text(self.broadcast(x)), self.env.subject_key)
+
+    def mask(self, s, keep: int):
+        s = self.broadcast(s)
+        n = pc.utf8_length(s)
+        stars = pc.binary_repeat(pa.scalar("*"), pc.max_element_wise(pc.subtract(n, keep), 0))
+        tail = pc.utf8_slice_codeunits(s, start=-keep) if keep else pc.utf8_slice_codeunits(s, start=0, stop=0)
+        shown = pc.if_else(pc.greater(n, keep), tail, pa.scalar(""))
+        return pc.binary_join_element_wise(stars, shown, "")
+
+    def lookup(self, table: str, key, column: str):
+        ref = self.env.reference[table]
+        keys = ref.column(0)
+        key = self.broadcast(key)
+        if key.type != keys.type:
+            key = self.text(key)
+            keys = keys.cast(pa.string())
+        idx = pc.index_in(key, value_set=keys)
+        return pc.take(ref.column(column), idx)
