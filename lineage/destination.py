@@ -38,6 +38,12 @@ def _has_table(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
     return con.execute(q, [SCHEMA, entity]).fetchall()[0][0] > 0
 
 
+def _table(con: duckdb.DuckDBPyConnection, entity: str) -> str:
+    """Fully qualified: the file ``crm.duckdb`` is itself the catalog ``crm``, as is the schema."""
+    db = con.execute("SELECT current_database()").fetchall()[0][0]
+    return f'"{db}".{SCHEMA}."{entity}"'
+
+
 def record_ids_of_load(home: Home, entity: str, load_id: str) -> list[str]:
     """The ``_wl_record_id`` of every row of ``entity`` whose ``_wl_load_id`` is ``load_id``."""
     con = _connect(home, read_only=True)
@@ -46,7 +52,7 @@ def record_ids_of_load(home: Home, entity: str, load_id: str) -> list[str]:
     try:
         if not _has_table(con, entity):
             return []
-        q = f'SELECT {RECORD_ID} FROM {SCHEMA}."{entity}" WHERE {LOAD_ID} = ?'
+        q = f'SELECT {RECORD_ID} FROM {_table(con, entity)} WHERE {LOAD_ID} = ?'
         return [r[0] for r in con.execute(q, [load_id]).fetchall()]
     finally:
         con.close()
@@ -61,7 +67,7 @@ def read_records(home: Home, entity: str, record_ids: list[str]) -> pa.Table | N
         if not _has_table(con, entity):
             return None
         marks = ", ".join("?" * len(record_ids))
-        return con.sql(f'SELECT * FROM {SCHEMA}."{entity}" WHERE {RECORD_ID} IN ({marks})',
+        return con.sql(f'SELECT * FROM {_table(con, entity)} WHERE {RECORD_ID} IN ({marks})',
                        params=list(record_ids)).to_arrow_table()
     finally:
         con.close()
@@ -86,7 +92,7 @@ def delete_records(home: Home, entity: str, record_ids: list[str]) -> int:
         if not _has_table(con, entity):
             return 0
         marks = ", ".join("?" * len(record_ids))
-        rows = con.execute(f'DELETE FROM {SCHEMA}."{entity}" WHERE {RECORD_ID} IN ({marks})',
+        rows = con.execute(f'DELETE FROM {_table(con, entity)} WHERE {RECORD_ID} IN ({marks})',
                            list(record_ids)).fetchall()
         return int(rows[0][0]) if rows else 0
     finally:

@@ -1,0 +1,173 @@
+"""Backward (``trace``) and forward (``impact``) lineage, answered from the index.
+
+Only edges of committed segments count. A segment whose file is missing or changed size is
+named in ``warnings`` and its edges are left out: the answer comes from the rest.
+
+>>> parse_target_ref("lead:WEB-17#priority")
+('lead', 'WEB-17', 'priority')
+>>> parse_source_ref("web_analytics.form_submissions:17")
+('web_analytics', 'form_submissions', '17')
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lineage.derivation import field_derivation
+from lineage.edges import STEPS
+
+
+class UnknownRef(LookupError):
+    """A REF or subject with no lineage: the CLI prints it and exits 1."""
+
+
+def parse_target_ref(ref: str) -> tuple[str, str, str | None]:
+    """``<entity>:<key>[#field]``."""
+    entity, sep, rest = ref.partition(":")
+    key, _, field = rest.partition("#")
+    if not sep or not entity or not key:
+        raise UnknownRef(f"bad reference {ref!r}: expected <entity>:<key>[#field], e.g. lead:WEB-17#priority")
+    return entity, key, field or None
+
+
+def parse_source_ref(ref: str) -> tuple[str, str, str]:
+    """``<connector>.<stream>:<key>``."""
+    left, sep, key = ref.partition(":")
+    system, dot, stream = left.partition(".")
+    if not sep or not dot or not system or not stream or not key:
+        raise UnknownRef(f"bad reference {ref!r}: expected <connector>.<stream>:<key>, e.g. erp_sql.orders:42")
+    return system, stream, key
+
+
+def usable(store: Any, rows: pa.Table, warnings: list[str]) -> pa.Table:
+    """Keep edges of committed segments whose files are present; name the segments left out."""
+    if rows.num_rows == 0:
+        return rows
+    seqs = set(pc.unique(rows.column("seq")).to_pylist())
+    good = []
+    for seg in store.segments():
+        if seg["seq"] not in seqs or seg["state"] != "committed":
+            continue
+        size = store.blobs.size(seg["file"])
+        if size != seg["bytes"]:
+            what = "missing" if size is None else "damaged (size changed)"
+            msg = f"segment {seg['seq']} ({store.blobs.describe(seg['file'])}) {what}: its edges are left out"
+            if msg not in warnings:
+                warnings.append(msg)
+            continue
+        good.append(seg["seq"])
+    return rows.filter(pc.is_in(rows.column("seq"), pa.array(good, pa.int64())))
+
+
+def _lookup(store: Any, column: str, values: list[str], warnings: list[str], con: Any = None) -> pa.Table:
+    return usable(store, store.index.lookup(column, values, con), warnings)
+
+
+def _rows(t: pa.Table, *steps: str) -> list[dict]:
+    if steps:
+        t = t.filter(pc.is_in(t.column("step"), pa.array(list(steps))))
+    out = t.to_pylist()
+    order = {s: i for i, s in enumerate(STEPS)}
+    for r in out:
+        r["at"] = r["at"].isoformat().replace("+00:00", "Z") if r["at"] is not None else None
+        r.pop("row", None)
+    return sorted(out, key=lambda r: (r["at"] or "", order[r["step"]], r["record_id"] or ""))
+
+
+def _source(r: dict) -> dict:
+    keys = ("record_id", "source_system", "stream", "source_key", "position", "payload_hash", "load_id", "at")
+    return {k: r[k] for k in keys}
+
+
+def rule_bits(rules: int | None) -> list[int]:
+    """The bit indices set in a ``_wl_rules`` bit set.
+
+    >>> rule_bits(0b1010), rule_bits(None)
+    ([1, 3], [])
+    """
+    return [] if not rules else [i for i in range(64) if (rules >> i) & 1]
+
+
+def trace(store: Any, ref: str, con: Any = None) -> dict:
+    """Backward lineage of a CRM record (or one of its fields)."""
+    entity, key, field = parse_target_ref(ref)
+    warnings: list[str] = []
+    hits = _lookup(store, "target_key", [key], warnings, con)
+    hits = hits.filter(pc.equal(hits.column("entity"), entity))
+    mapped = _rows(hits, "mapped")
+    if not mapped:
+        raise UnknownRef(f"no lineage for {entity} record {key!r}" + (f" ({'; '.join(warnings)})" if warnings else ""))
+    loaded = _rows(hits, "loaded", "erased")
+    received = {r["record_id"]: r for r in _rows(
+        _lookup(store, "record_id", [m["input_record_id"] for m in mapped], warnings, con), "received")}
+    chains = []
+    for m in mapped:
+        src = received.get(m["input_record_id"])
+        link = {
+            "record_id": m["record_id"],
+            "source": _source(src) if src else {"record_id": m["input_record_id"], "missing": True},
+            "mapping": {"spec_id": m["spec_id"], "spec_version": m["spec_version"], "rules": rule_bits(m["rules"]),
+                        "load_id": m["load_id"], "at": m["at"]},
+            "loads": [{"step": r["step"], "destination": r["destination"], "load_id": r["load_id"], "at": r["at"]}
+                      for r in loaded if r["load_id"] == m["load_id"] or r["step"] == "erased"],
+        }
+        if field:
+            text = store.spec_text(m["spec_id"], m["spec_version"])
+            link["field"] = field_derivation(text, entity, field) if text else None
+        chains.append(link)
+    return {"ref": ref, "entity": entity, "key": key, "field": field, "chains": chains, "warnings": warnings}
+
+
+def impact(store: Any, ref: str, con: Any = None) -> dict:
+    """Forward lineage of a source record: every derived record and every destination (recipients)."""
+    system, stream, key = parse_source_ref(ref)
+    warnings: list[str] = []
+    hits = _lookup(store, "source_key", [key], warnings, con)
+    hits = hits.filter(pc.and_(pc.equal(hits.column("source_system"), system), pc.equal(hits.column("stream"), stream)))
+    received = _rows(hits, "received")
+    if not received:
+        raise UnknownRef(f"no lineage for source record {ref!r}" + (f" ({'; '.join(warnings)})" if warnings else ""))
+    ids = [r["record_id"] for r in received]
+    derived = _rows(_lookup(store, "input_record_id", ids, warnings, con), "mapped")
+    outcomes = _rows(_lookup(store, "record_id", ids, warnings, con), "filtered", "quarantined", "erased")
+    outs = [d["record_id"] for d in derived]
+    loaded = _rows(_lookup(store, "record_id", outs, warnings, con), "loaded", "erased")
+    recipients = sorted({(r["destination"], r["entity"]) for r in loaded if r["step"] == "loaded"})
+    return {
+        "ref": ref, "received": [_source(r) for r in received],
+        "derived": [{"record_id": d["record_id"], "entity": d["entity"], "target_key": d["target_key"],
+                     "spec_id": d["spec_id"], "spec_version": d["spec_version"], "rules": rule_bits(d["rules"]),
+                     "load_id": d["load_id"], "at": d["at"]} for d in derived],
+        "outcomes": [{"step": o["step"], "record_id": o["record_id"], "entity": o["entity"], "reason": o["reason"],
+                      "spec_id": o["spec_id"], "load_id": o["load_id"], "at": o["at"]} for o in outcomes],
+        "loaded": [{"step": r["step"], "record_id": r["record_id"], "destination": r["destination"],
+                    "entity": r["entity"], "target_key": r["target_key"], "load_id": r["load_id"], "at": r["at"]}
+                   for r in loaded],
+        "recipients": [{"destination": d, "entity": e} for d, e in recipients],
+        "warnings": warnings,
+    }
+
+
+def subject_edges(store: Any, subject_hash: str, con: Any = None) -> tuple[list[dict], list[str]]:
+    """Every edge about one subject: its mapped/loaded/erased edges, the received, filtered and
+    quarantined edges of the source records they came from, and the loads of its outputs."""
+    warnings: list[str] = []
+    own = _lookup(store, "subject", [subject_hash], warnings, con)
+    rows = _rows(own)
+    inputs = [r["input_record_id"] for r in rows if r["step"] == "mapped"]
+    outs = [r["record_id"] for r in rows if r["step"] == "mapped"]
+    by_input = _rows(_lookup(store, "record_id", inputs, warnings, con), "received", "filtered", "quarantined", "erased")
+    by_output = _rows(_lookup(store, "record_id", outs, warnings, con), "loaded", "erased")
+    by_output = [r for r in by_output if r["subject"] in (None, subject_hash)]
+    seen, out = set(), []
+    for r in rows + by_input + by_output:
+        k = json.dumps(r, sort_keys=True, default=str)
+        if k not in seen:
+            seen.add(k)
+            out.append(r)
+    order = {s: i for i, s in enumerate(STEPS)}
+    return sorted(out, key=lambda r: (r["at"] or "", order[r["step"]], r["record_id"] or "")), warnings
