@@ -1,0 +1,80 @@
+"""Decoding a micro-batch: JSON, JSON status, Sparkplug B; malformed input is quarantined, never raised."""
+
+import json
+from datetime import datetime, timezone
+
+import pyarrow as pa
+
+from connectors.base.source import REJECTED_SCHEMA
+from connectors.iot_mqtt.config import MqttConfig
+from connectors.iot_mqtt.decode import Message, decode_batch
+from connectors.iot_mqtt.sparkplug.payload import encode_payload
+from connectors.iot_mqtt.sparkplug.tracker import Tracker
+
+CFG = MqttConfig.from_dict({"client_id": "t", "max_payload_bytes": 64, "topics": [
+    {"filter": "spBv1.0/#", "stream": "sparkplug", "format": "sparkplug"},
+    {"filter": "devices/+/status", "stream": "device_status", "format": "json_status"},
+    {"filter": "devices/+/telemetry", "stream": "telemetry", "format": "json", "time_field": "at"},
+]})
+
+
+def m(topic, payload, mid=1, at=1_700_000_000_000):
+    return Message(topic, payload if isinstance(payload, bytes) else json.dumps(payload).encode(), 1, False, False, mid, at)
+
+
+def test_malformed_inputs_are_rejected_with_topic_and_reason_and_the_rest_decodes():
+    msgs = [
+        m("devices/d1/telemetry", b'{"t": 1'),
+        m("spBv1.0/g/NDATA/n1", b"\x0a\xff\xff\xff"),
+        m("nobody/listens/here", {"a": 1}),
+        m("devices/d1/telemetry", {"blob": "x" * 100}),
+        m("devices/d1/status", {"status": "sleepy"}),
+        m("devices/d1/telemetry", {"temp": 20.5, "at": "2026-11-24T08:00:00Z"}),
+    ]
+    out = decode_batch(msgs, CFG, Tracker())
+    rej = out.rejected
+    assert rej.schema == REJECTED_SCHEMA
+    reasons = dict(zip(range(5), rej.column("reason").to_pylist()))
+    assert rej.column("position").to_pylist() == [x.topic for x in msgs[:5]]
+    assert reasons[0].startswith("bad JSON") and reasons[1].startswith("bad Sparkplug B protobuf")
+    assert reasons[2].startswith("unknown topic") and reasons[3].startswith("oversized message: ")
+    assert reasons[4].startswith("bad status")
+    assert len(rej.column("raw")[3].as_py()) == 64  # an oversized payload is kept cut to the limit
+    tel = out.tables["telemetry"]
+    assert tel.num_rows == 1 and tel.column("payload").to_pylist() == [{"temp": 20.5, "at": "2026-11-24T08:00:00Z"}]
+    assert tel.column("event_time").to_pylist()[0] == datetime(2026, 11, 24, 8, tzinfo=timezone.utc)
+    assert sum(out.counts.values()) == len(msgs)  # read = landed + quarantined
+
+
+def test_json_status_normalised_and_event_time_falls_back_to_receive_time():
+    out = decode_batch([m("devices/pump-7/status", {"status": "OFFLINE", "reason": "lwt"}, at=42_000)],
+                       CFG, Tracker())
+    row = out.tables["device_status"].to_pylist()[0]
+    assert (row["device_id"], row["status"], row["reason"], row["source"]) == ("pump-7", "offline", "lwt", "json")
+    assert row["event_time"].timestamp() == 42.0
+
+
+def test_sparkplug_birth_data_death_give_metrics_status_and_gap_events():
+    ts = 1_700_000_000_000
+    birth = encode_payload([{"name": "bdSeq", "datatype": "Int64", "value": 0},
+                            {"name": "temp", "alias": 1, "datatype": "Double", "value": 20.0}], timestamp=ts, seq=0)
+    data = encode_payload([{"alias": 1, "datatype": "Double", "value": 99.5}], timestamp=ts + 1, seq=2)  # seq 1 lost
+    death = encode_payload([{"name": "bdSeq", "datatype": "Int64", "value": 0}], timestamp=ts + 2, seq=None)
+    msgs = [m("spBv1.0/plant/NBIRTH/gw1", birth, 1), m("spBv1.0/plant/NDATA/gw1", data, 2),
+            m("spBv1.0/plant/NDEATH/gw1", death, 3, at=ts + 9)]
+    out = decode_batch(msgs, CFG, Tracker())
+    sp = out.tables["sparkplug"]
+    assert sp.column("message_type").to_pylist() == ["NBIRTH", "NDATA", "NDEATH"]
+    metric = sp.column("metrics")[1].as_py()[0]
+    assert (metric["name"], metric["value_num"], metric["datatype"]) == ("temp", 99.5, "Double")  # alias resolved
+    st = out.tables["device_status"]
+    assert list(zip(st.column("status").to_pylist(), st.column("reason").to_pylist())) == [
+        ("online", "birth"), ("offline", "death")]
+    ev = out.tables["sparkplug_events"].to_pylist()
+    assert [(e["kind"], e["expected"], e["got"]) for e in ev] == [("seq_gap", 1, 2)]
+
+
+def test_signed_sparkplug_ints_decode_as_negative():
+    p = encode_payload([{"name": "delta", "datatype": "Int32", "value": -5}], timestamp=1, seq=0)
+    out = decode_batch([m("spBv1.0/g/NBIRTH/n", p)], CFG, Tracker())
+    assert out.tables["sparkplug"].column("metrics")[0].as_py()[0]["value_num"] == -5.0
