@@ -1,0 +1,137 @@
+"""Decide which candidates become incident rows: marks, the open incident, cooldown, dedup.
+
+This is the one loop in the stage, and it runs over candidate items (status changes
+and rate episodes), never over events. Scope = (key, rule): one incident open at a time.
+
+- A transition that fires while its scope already has an open incident **annotates** it.
+- One that fires within ``cooldown`` of the scope's last activity (its last open,
+  annotate or close, in event time) **annotates** the last incident and re-opens it:
+  a flapping device keeps one ticket.
+- Otherwise it **opens** a new incident whose key hashes (spec, key, rule, start).
+- A recovery closes (or annotates, as the rule says) the open incident.
+- A rate episode is an open or, within cooldown of the last firing, an annotate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.stateful.durations import format_duration
+from transforms.stateful.incidents import incident_key, row_id
+from transforms.stateful.spec import RateRule, StatefulSection, TransitionRule
+from transforms.stateful.state import SCOPES
+
+_TS_COLS = ("open_since", "last_activity", "mark_time")
+
+
+def _iso(us: int) -> str:
+    return pa.scalar(us, pa.int64()).cast(pa.timestamp("us", tz="UTC")).as_py().isoformat()
+
+
+@dataclass
+class Scopes:
+    """The (key, rule) rows of the state that this batch may touch, as plain dicts."""
+
+    untouched: pa.Table
+    rows: dict[tuple[str, str], dict] = field(default_factory=dict)
+
+    @classmethod
+    def split(cls, scopes: pa.Table, keys: pa.Array) -> "Scopes":
+        hit = pc.is_in(scopes.column("key"), value_set=pc.unique(keys)) if scopes.num_rows else pa.array([], pa.bool_())
+        touched = scopes.filter(hit)
+        for c in _TS_COLS:
+            touched = touched.set_column(touched.schema.get_field_index(c), c, touched.column(c).cast(pa.int64()))
+        return cls(scopes.filter(pc.invert(hit)), {(r["key"], r["rule"]): r for r in touched.to_pylist()})
+
+    def get(self, key: str, rule: str) -> dict:
+        return self.rows.setdefault((key, rule), {n: None for n in SCOPES.names} | {"key": key, "rule": rule})
+
+    def marks(self, rule: str) -> pa.Table:
+        rows = [r for (k, name), r in self.rows.items() if name == rule and r["mark_time"] is not None]
+        return pa.table({"key": pa.array([r["key"] for r in rows], pa.string()),
+                         "mark_time": pa.array([r["mark_time"] for r in rows], pa.int64()),
+                         "mark_seq": pa.array([r["mark_seq"] for r in rows], pa.int64()),
+                         "firing": pa.array([r["firing"] for r in rows], pa.bool_()),
+                         "last_activity": pa.array([r["last_activity"] for r in rows], pa.int64())})
+
+    def table(self) -> pa.Table:
+        rows = sorted(self.rows.values(), key=lambda r: (r["key"], r["rule"]))
+        cols = {n: [r[n] for r in rows] for n in SCOPES.names}
+        ints = {n: pa.array(cols[n], pa.int64()).cast(SCOPES.field(n).type) for n in _TS_COLS}
+        new = pa.table({n: ints.get(n, pa.array(cols[n], SCOPES.field(n).type)) for n in SCOPES.names}, schema=SCOPES)
+        out = pa.concat_tables([self.untouched.cast(SCOPES), new])
+        return out.take(pc.sort_indices(out, [("key", "ascending"), ("rule", "ascending")]))
+
+
+def _after_mark(scope: dict, t: int, seq: int) -> bool:
+    return scope["mark_time"] is None or (t, seq) > (scope["mark_time"], scope["mark_seq"])
+
+
+class Resolver:
+    def __init__(self, spec_id: str, section: StatefulSection):
+        self.spec_id, self.section, self.rows = spec_id, section, []
+
+    def _emit(self, scope: dict, rule, action: str, incident: str, seq: int, evidence, **cols) -> None:
+        self.rows.append({
+            self.section.key: scope["key"], "rule": rule.name, "kind": rule.kind, "action": action,
+            "incident_key": incident, "evidence": [e for e in evidence if e], "_order": len(self.rows),
+            "_wl_record_id": row_id(self.spec_id, incident, action, cols["at"], seq), "_wl_spec_id": self.spec_id,
+            **cols,
+        })
+
+    def _open_or_annotate(self, scope: dict, rule, since: int, trigger: int, ongoing: bool) -> tuple[str, str]:
+        last = scope["last_activity"]
+        if ongoing and scope["open_key"]:
+            return "annotate", scope["open_key"]
+        if scope["last_key"] and last is not None and trigger - last < self.section.cooldown_us:
+            return "annotate", scope["last_key"]
+        return "open", incident_key(self.spec_id, scope["key"], rule.name, since)
+
+    def transition(self, rule: TransitionRule, scopes: Scopes, items: list[dict]) -> None:
+        for it in items:
+            scope = scopes.get(it["key"], rule.name)
+            if not _after_mark(scope, it["time"], it["seq"]):
+                continue
+            scope["mark_time"], scope["mark_seq"] = it["time"], it["seq"]
+            if it["kind"] == "open":
+                trigger = it["time"] + rule.hold_us
+                action, key = self._open_or_annotate(scope, rule, it["time"], trigger, ongoing=True)
+                why = f"{it['prev'] or 'any'} → {rule.to_status} at {_iso(it['time'])}, lasted ≥ {format_duration(rule.hold_us)}"
+                self._emit(scope, rule, action, key, it["seq"], [it["rid"]], since=it["time"], at=trigger,
+                           from_status=it["prev"], to_status=rule.to_status, duration_s=rule.hold_us / 1e6,
+                           detail=f"{scope['key']}: {why}" + (" (within cooldown)" if action == "annotate" else ""))
+                scope.update(last_key=key, last_activity=trigger, open_since=it["time"], open_seq=it["seq"],
+                             open_key=key if rule.recover_to else None)
+            elif scope["open_key"]:
+                since = scope["open_since"]
+                self._emit(scope, rule, rule.recover_emit, scope["open_key"], it["seq"], [it["rid"]], since=since,
+                           at=it["time"], from_status=it["prev"], to_status=it["status"],
+                           duration_s=(it["time"] - since) / 1e6,
+                           detail=f"{scope['key']}: back to {it['status']} at {_iso(it['time'])} after "
+                                  f"{format_duration(it['time'] - since)}")
+                scope.update(open_key=None, open_since=None, open_seq=None, last_activity=it["time"])
+
+    def rate(self, rule: RateRule, scopes: Scopes, evals: pa.Table) -> None:
+        for it in evals.filter(evals.column("episode")).to_pylist():
+            scope = scopes.get(it["key"], rule.name)
+            t = it["t"]
+            last = it["prev_active"]
+            if scope["last_key"] and last is not None and t - last < self.section.cooldown_us:
+                action, key = "annotate", scope["last_key"]
+            else:
+                action, key = "open", incident_key(self.spec_id, it["key"], rule.name, t)
+            scope["last_key"] = key
+            expected = it["base"] * rule.window_us / rule.baseline_us
+            ratio = it["cnt"] / expected if expected else None
+            self._emit(scope, rule, action, key, it["seq"], [it["rid"]], since=t, at=t, window_start=t - rule.window_us,
+                       window_end=t, count=it["cnt"], baseline=expected, ratio=ratio,
+                       detail=f"{it['key']}: {it['cnt']} events in {format_duration(rule.window_us)} to {_iso(t)}, "
+                              f"baseline {expected:.2f}" + (f" ({ratio:.0%})" if ratio else ""))
+        for it in evals.filter(evals.column("last_in_key")).to_pylist():
+            scope = scopes.get(it["key"], rule.name)
+            scope.update(mark_time=it["t"], mark_seq=it["seq"], firing=it["fired"])
+            if it["last_fired"] is not None:
+                scope["last_activity"] = max(it["last_fired"], scope["last_activity"] or it["last_fired"])

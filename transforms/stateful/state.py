@@ -1,0 +1,119 @@
+"""Keyed state of one stateful spec, persisted under ``$WEFTLINE_HOME/state/stateful/<spec_id>/``.
+
+A :class:`State` is three things:
+
+- ``watermark`` (µs since the epoch, or None): events older than it are late; everything
+  before it is *final* (no event can still arrive there).
+- ``buffer``: the events still needed — those not final yet, the first event of each key's
+  current status run and the one before it, and the events inside a rate rule's
+  window + baseline. Columns ``key``, ``time``, ``seq`` (arrival order), ``rid`` (record id),
+  ``_s_<field>`` per transition field, ``_m_<rule>`` per rate rule.
+- ``scopes``: one row per (key, rule): the open incident, the last incident, the last
+  activity (for cooldown), the mark of what was already decided, whether a rate was firing.
+
+Saved atomically: new generation files first (tmp + fsync + rename), then ``CURRENT.json``
+(same way) points at them; a crash leaves the old or the new state, never a mix.
+
+>>> import tempfile
+>>> home = tempfile.mkdtemp()
+>>> s = load_state(home, "device_offline_ticket")
+>>> s.watermark, s.next_seq, s.buffer.num_rows
+(None, 0, 0)
+>>> save_state(home, "device_offline_ticket", State(watermark=5, next_seq=3, buffer=s.buffer, scopes=s.scopes))
+>>> load_state(home, "device_offline_ticket").next_seq
+3
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.base.home import Home
+
+FORMAT = 1
+TS = pa.timestamp("us", tz="UTC")
+BUFFER_BASE = pa.schema([("key", pa.string()), ("time", TS), ("seq", pa.int64()), ("rid", pa.string())])
+SCOPES = pa.schema([
+    ("key", pa.string()), ("rule", pa.string()),
+    ("open_key", pa.string()),        # the incident now open (null when none)
+    ("open_since", TS), ("open_seq", pa.int64()),  # the run that holds it open (transitions)
+    ("last_key", pa.string()),        # the most recent incident, open or closed
+    ("last_activity", TS),            # event time of its last open/annotate/close (or rate firing)
+    ("mark_time", TS), ("mark_seq", pa.int64()),  # everything up to here is decided
+    ("firing", pa.bool_()),           # rate: did the last evaluated event fire
+])
+
+
+@dataclass(frozen=True)
+class State:
+    watermark: int | None
+    next_seq: int
+    buffer: pa.Table
+    scopes: pa.Table
+
+    @classmethod
+    def empty(cls) -> "State":
+        return cls(None, 0, BUFFER_BASE.empty_table(), SCOPES.empty_table())
+
+
+def state_dir(home: Home | str | os.PathLike, spec_id: str) -> Path:
+    if "/" in spec_id or spec_id.startswith(".") or not spec_id:
+        raise ValueError(f"{spec_id!r} is not a spec id")
+    h = home if isinstance(home, Home) else Home(home)
+    return h.state / "stateful" / spec_id
+
+
+def _fsync_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_state(home: Home | str | os.PathLike, spec_id: str) -> State:
+    """The saved state of ``spec_id``, or an empty one."""
+    d = state_dir(home, spec_id)
+    current = d / "CURRENT.json"
+    if not current.exists():
+        return State.empty()
+    meta = json.loads(current.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{current}: state format {meta.get('format')} is not {FORMAT}")
+    gen = meta["generation"]
+    buffer = pq.read_table(d / f"gen-{gen:08d}.buffer.parquet")
+    scopes = pq.read_table(d / f"gen-{gen:08d}.scopes.parquet").cast(SCOPES)
+    return State(meta["watermark"], meta["next_seq"], buffer, scopes)
+
+
+def save_state(home: Home | str | os.PathLike, spec_id: str, state: State) -> None:
+    """Write ``state`` as the next generation, then switch ``CURRENT.json`` to it atomically."""
+    d = state_dir(home, spec_id)
+    d.mkdir(parents=True, exist_ok=True)
+    current = d / "CURRENT.json"
+    gen = json.loads(current.read_text())["generation"] + 1 if current.exists() else 1
+    _fsync_write(d / f"gen-{gen:08d}.buffer.parquet", lambda p: pq.write_table(state.buffer, p))
+    _fsync_write(d / f"gen-{gen:08d}.scopes.parquet", lambda p: pq.write_table(state.scopes, p))
+    meta = {"format": FORMAT, "generation": gen, "watermark": state.watermark, "next_seq": state.next_seq}
+    _fsync_write(current, lambda p: p.write_text(json.dumps(meta, sort_keys=True)))
+    _fsync_dir(d)
+    for old in d.glob("gen-*.parquet"):
+        if not old.name.startswith(f"gen-{gen:08d}."):
+            old.unlink(missing_ok=True)
