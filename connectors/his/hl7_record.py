@@ -24,7 +24,7 @@ identifies a message for ACKs and de-duplication). Anything else that is odd
 >>> parse_message("MSH|^~\\\\&|LAB|HOSP|||2023||ORU^R01||P|2.5.1")
 Traceback (most recent call last):
 ...
-connectors.errors.SkippableError: MSH-10 (message control id) is empty: the message cannot be acknowledged or de-duplicated
+connectors.his.hl7_record.MessageRejected: MSH-10 (message control id) is empty: the message cannot be acknowledged or de-duplicated
 """
 
 from __future__ import annotations
@@ -38,6 +38,16 @@ from hl7.datatypes import parse_datetime
 from hl7.parser import create_parse_plan
 
 from connectors.errors import SkippableError
+
+class MessageRejected(SkippableError):
+    """A message a receiver cannot take; ``code`` is its HL7 error code (table 0357) for the ACK's ERR-3."""
+
+    def __init__(self, reason: str, code: str = "100"):  # 100: segment sequence error
+        super().__init__(reason)
+        self.code = code
+
+
+REQUIRED_FIELD_MISSING = "101"
 
 _SEGMENT = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _DTM = re.compile(r"^\d{4}(\d{2}){0,5}(\.\d{1,4})?([+-]\d{4})?$")  # YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ]
@@ -91,7 +101,7 @@ def _check_lines(text: str) -> None:
     for no, line in enumerate(text.split("\r"), 1):
         sid = line[:3]
         if not _SEGMENT.match(sid) or (len(line) > 3 and line[3] != text[3]):
-            raise SkippableError(f"line {no} of the message is not an HL7 segment: {line[:60]!r}")
+            raise MessageRejected(f"line {no} of the message is not an HL7 segment: {line[:60]!r}")
 
 
 def _first(segments: dict, sid: str, field: int, comp: int = 1) -> str | None:
@@ -116,11 +126,11 @@ def _sent_at(value: str | None, issues: list[str]) -> datetime | None:
 
 def _require(text: str) -> None:
     if not text.startswith("MSH") or len(text) < 4:
-        raise SkippableError("no MSH segment with a field separator")
+        raise MessageRejected("no MSH segment with a field separator")
     sep = text[3]
     end = text.find(sep, 4)
     if end in (-1, 4) or "\r" in text[4:end]:
-        raise SkippableError("MSH-2 (encoding characters) is empty: components cannot be read")
+        raise MessageRejected("MSH-2 (encoding characters) is empty: components cannot be read", REQUIRED_FIELD_MISSING)
 
 
 def message_sha256(text: str) -> str:
@@ -138,7 +148,7 @@ def parse_message(text: str, encoding: str = "utf-8", raw: str | None = None) ->
     try:
         grammar = _Grammar(text)
     except Exception as err:  # the hl7 parser raises plain errors on malformed input
-        raise SkippableError(f"not parseable as HL7 v2: {err}") from err
+        raise MessageRejected(f"not parseable as HL7 v2: {err}") from err
     segments: dict[str, list] = {}
     ids = []
     for line in text.split("\r"):
@@ -146,9 +156,12 @@ def parse_message(text: str, encoding: str = "utf-8", raw: str | None = None) ->
         ids.append(sid)
         segments.setdefault(sid, []).append(seg)
     if not _first(segments, "MSH", 9):
-        raise SkippableError("MSH-9 (message type) is empty: the message cannot be routed")
+        raise MessageRejected("MSH-9 (message type) is empty: the message cannot be routed", REQUIRED_FIELD_MISSING)
     if not _first(segments, "MSH", 10):
-        raise SkippableError("MSH-10 (message control id) is empty: the message cannot be acknowledged or de-duplicated")
+        raise MessageRejected(
+            "MSH-10 (message control id) is empty: the message cannot be acknowledged or de-duplicated",
+            REQUIRED_FIELD_MISSING,
+        )
     issues: list[str] = []
     return {
         "message_control_id": _first(segments, "MSH", 10),
