@@ -7,7 +7,7 @@ import pyarrow as pa
 from lineage.ledger import GENESIS
 from lineage.merkle import chain
 
-from .conftest import ROWS, Spec, run_pipeline
+from lineage_pipeline import ROWS, Spec, run_pipeline
 
 
 def test_run_writes_one_segment_per_step_chained(ran):
