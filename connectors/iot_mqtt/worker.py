@@ -55,7 +55,7 @@ class Worker:
         self.ingestor = Ingestor(cfg, home)
         self.stats = Stats()
         self.inbox: queue.SimpleQueue[tuple[int, Message]] = queue.SimpleQueue()
-        self.connected = threading.Event()
+        self.connected = threading.Event()  # set once subscribed (after each (re)connect)
         self._generation = 0
         self._retry_at = 0.0
         self._backoff = 0.5
@@ -72,8 +72,14 @@ class Worker:
             self._generation += 1
             self.stats.connects += 1
             client.subscribe(subscriptions(self.cfg))
-            self.connected.set()
             log.info("iot_mqtt: connected (session present: %s)", flags.session_present)
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties):
+            bad = [rc for rc in reason_codes if rc.is_failure]
+            if bad:
+                log.error("iot_mqtt: subscription refused: %s", bad)
+                return
+            self.connected.set()  # ready: subscribed (SUBACK received)
 
         def on_disconnect(client, userdata, flags, reason_code, properties):
             self.connected.clear()
@@ -83,7 +89,7 @@ class Worker:
             self.inbox.put((self._generation, Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain),
                                                       bool(msg.dup), msg.mid, int(time.time() * 1000))))
 
-        c.on_connect, c.on_disconnect, c.on_message = on_connect, on_disconnect, on_message
+        c.on_connect, c.on_subscribe, c.on_disconnect, c.on_message = on_connect, on_subscribe, on_disconnect, on_message
         return c
 
     def _collect(self, stop: threading.Event) -> list[tuple[int, Message]]:

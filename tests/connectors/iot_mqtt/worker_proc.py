@@ -1,0 +1,40 @@
+"""Run a stream worker in its own process (so a test can kill -9 it):
+``python worker_proc.py CONFIG_JSON HOME DUCKDB``. Touches HOME/ready once connected."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from duck_sink import duck_sink  # noqa: E402
+
+from connectors.base.home import Home  # noqa: E402
+from connectors.iot_mqtt.config import MqttConfig  # noqa: E402
+from connectors.iot_mqtt.worker import Worker, stop_on_signals  # noqa: E402
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    cfg = MqttConfig.from_dict(json.loads(Path(sys.argv[1]).read_text()))
+    home = Home(sys.argv[2])
+    stop = threading.Event()
+    stop_on_signals(stop)
+    w = Worker(cfg, home, duck_sink(sys.argv[3]))
+
+    def ready() -> None:
+        if w.connected.wait(30):
+            home.root.mkdir(parents=True, exist_ok=True)
+            (home.root / "ready").touch()
+
+    threading.Thread(target=ready, daemon=True).start()
+    stats = w.run(stop)
+    (home.root / "stats.json").write_text(json.dumps(stats.__dict__))
+
+
+if __name__ == "__main__":
+    main()
