@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from reportlab.lib import colors
+from reportlab.lib.rl_accel import escapePDF
+from reportlab.pdfgen.textobject import PDFTextObject
 from reportlab.platypus import Flowable
 
 from lineage.export.pdf_text import fit_lines
@@ -53,13 +55,21 @@ class _Laid:
 def _layout(widths: Sequence[float], rows: Sequence[tuple]) -> _Laid:
     inner = [w - 2 * PAD for w in widths]
     full = sum(widths) - 2 * PAD
+    seen: dict[tuple[str, str, float], list[str]] = {}  # field names and many values repeat
+
+    def fit(text: str, font: str, width: float) -> list[str]:
+        key = (text, font, width)
+        if key not in seen:
+            seen[key] = fit_lines(text, font, SIZE, width)
+        return seen[key]
+
     kinds, cells, heights = [], [], []
     for kind, content in rows:
         if kind == "row":
-            laid = [fit_lines(str(c), FONT, SIZE, w) for c, w in zip(content, inner, strict=True)]
+            laid = [fit(str(c), FONT, w) for c, w in zip(content, inner, strict=True)]
         else:
             font, width = (BOLD, full) if kind == "head" else (ITALIC, full - INDENT)
-            laid = [fit_lines(str(content), font, SIZE, width)]
+            laid = [fit(str(content), font, width)]
         kinds.append(kind)
         cells.append(laid)
         heights.append(max(len(c) for c in laid) * LEADING + 2 * PAD)
@@ -100,35 +110,65 @@ class RowTable(Flowable):
         return RowTable(self.widths, self.header, (), _laid=self._laid, _span=(start, end))
 
     def draw(self) -> None:
-        c = self.canv
-        total = sum(self.widths)
-        y = self.height
-        text = c.beginText()
-        if self.header:
-            y = self._draw_row(c, text, y, "header", [[h] for h in self.header], LEADING + 2 * PAD, 0)
-        for i in range(self._start, self._end):
-            h = self._laid.tops[i + 1] - self._laid.tops[i]
-            y = self._draw_row(c, text, y, self._laid.kinds[i], self._laid.cells[i], h, i - self._start)
-        c.drawText(text)
-        c.setStrokeColor(RULE)
-        c.setLineWidth(0.4)
-        c.rect(0, 0, total, self.height, stroke=1, fill=0)
-
-    def _draw_row(self, c, text, y: float, kind: str, cells: list[list[str]], h: float, n: int) -> float:
-        total = sum(self.widths)
-        fill = {"header": HEADER_BG, "head": HEAD_BG}.get(kind, ZEBRA_BG if n % 2 else None)
-        if fill is not None:
-            c.setFillColor(fill)
-            c.rect(0, y - h, total, h, stroke=0, fill=1)
-            c.setFillColor(colors.black)
+        """Backgrounds, then rules, then all text in one text object: few state changes per page."""
+        c, total = self.canv, sum(self.widths)
+        rows = self._page_rows()
+        for colour, want in ((HEADER_BG, "header"), (HEAD_BG, "head"), (ZEBRA_BG, "zebra")):
+            c.setFillColor(colour)
+            for kind, y, h, _ in rows:
+                if kind == want:
+                    c.rect(0, y - h, total, h, stroke=0, fill=1)
+        c.setFillColor(colors.black)
         c.setStrokeColor(RULE)
         c.setLineWidth(0.25)
-        c.line(0, y - h, total, y - h)
-        font = {"header": BOLD, "head": BOLD, "note": ITALIC}.get(kind, FONT)
-        text.setFont(font, SIZE, LEADING)
-        xs = [INDENT] if kind == "note" else list(accumulate([0.0, *self.widths[:-1]]))
-        for x, lines in zip(xs, cells):
-            text.setTextOrigin(x + PAD, y - PAD - SIZE)
-            for line in lines:
-                text.textLine(line)
-        return y - h
+        c.lines([(0, y - h, total, y - h) for _, y, h, _ in rows])
+        c.setLineWidth(0.4)
+        c.rect(0, 0, total, self.height, stroke=1, fill=0)
+        text = c.beginText()
+        xs = [x + PAD for x in accumulate([0.0, *self.widths[:-1]])]
+        font = None
+        for kind, y, _, cells in rows:
+            if _FONTS.get(kind, FONT) != font:
+                font = _FONTS.get(kind, FONT)
+                text.setFont(font, SIZE, LEADING)
+            for x, lines in zip([INDENT + PAD] if kind == "note" else xs, cells):
+                _lines_at(text, x, y - PAD - SIZE, lines)
+        c.drawText(text)
+
+    def _page_rows(self) -> list[tuple[str, float, float, list[list[str]]]]:
+        """(kind, top y, height, cells) of each row drawn on this page, header first; zebra marks odd rows."""
+        out, y = [], self.height
+        if self.header:
+            out.append(("header", y, self._header_h, [[h] for h in self.header]))
+            y -= self._header_h
+        tops, kinds, cells = self._laid.tops, self._laid.kinds, self._laid.cells
+        for n, i in enumerate(range(self._start, self._end)):
+            h = tops[i + 1] - tops[i]
+            kind = kinds[i]
+            out.append(("zebra" if kind == "row" and n % 2 else kind, y, h, cells[i]))
+            y -= h
+        return out
+
+
+_FONTS = {"header": BOLD, "head": BOLD, "note": ITALIC}
+
+
+def _lines_at(text: PDFTextObject, x: float, y: float, lines: list[str]) -> None:
+    """``setTextOrigin`` + ``textLines``, with the PDF operators written directly for WinAnsi text.
+
+    reportlab's per-line path (font-substitution runs, generic number formatting) is most
+    of the drawing time; lines of the built-in fonts' WinAnsi (cp1252) characters need none of
+    it. Any other line goes through ``textLine`` unchanged.
+    """
+    code = text._code  # the text object's operator list (reportlab's own textLine appends here too)
+    code.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
+    text._x0 = text._x = x
+    text._y0 = text._y = y
+    for line in lines:
+        try:
+            raw = line.encode("cp1252")
+        except UnicodeEncodeError:
+            text.textLine(line)
+            continue
+        code.append(f"({escapePDF(raw)}) Tj T*")
+        text._y -= LEADING

@@ -17,10 +17,10 @@ outside its cell.
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
-from reportlab.lib.utils import simpleSplit
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.pdfmetrics import getFont, stringWidth
 
 VALUE_LIMIT = 400
 MAX_LINES = 12
@@ -62,11 +62,11 @@ def short_id(hex_id: str | None, n: int = 12) -> str:
 
 def fit_lines(text: str, font: str, size: float, width: float, max_lines: int = MAX_LINES) -> list[str]:
     """``text`` broken into at most ``max_lines`` lines no wider than ``width`` points."""
-    if "\n" not in text and len(text) * size * _WIDEST_EM <= width:
-        return [text]  # the fast path: most cells are short
+    if "\n" not in text and (len(text) * size * _WIDEST_EM <= width or text_width(text, font, size) <= width):
+        return [text]  # the fast path: most cells fit on one line
     lines: list[str] = []
     for para in text.splitlines() or [""]:
-        for line in simpleSplit(para, font, size, width) or [""]:
+        for line in _wrap_words(para, font, size, width):
             lines.extend(_break_word(line, font, size, width))
         if len(lines) > max_lines:
             break
@@ -75,11 +75,44 @@ def fit_lines(text: str, font: str, size: float, width: float, max_lines: int = 
     return lines
 
 
+def text_width(text: str, font: str, size: float) -> float:
+    """``stringWidth`` for the built-in Type 1 fonts by table look-up (3x faster), else reportlab's.
+
+    >>> text_width("jane.doe@example.org", "Helvetica", 10) == stringWidth("jane.doe@example.org", "Helvetica", 10)
+    True
+    """
+    try:
+        codes = text.encode("cp1252")
+    except UnicodeEncodeError:
+        return stringWidth(text, font, size)
+    return sum(map(_widths(font).__getitem__, codes)) * size / 1000
+
+
+@cache
+def _widths(font: str) -> tuple[float, ...]:
+    return tuple(getFont(font).widths)
+
+
+def _wrap_words(para: str, font: str, size: float, width: float) -> list[str]:
+    """Greedy line filling at spaces (words wider than a line are left for ``_break_word``)."""
+    space = text_width(" ", font, size)
+    lines, line, used = [], [], 0.0
+    for word in para.split(" "):
+        w = text_width(word, font, size)
+        if line and used + space + w > width:
+            lines.append(" ".join(line))
+            line, used = [], 0.0
+        used += (space if line else 0.0) + w
+        line.append(word)
+    lines.append(" ".join(line))
+    return lines
+
+
 def _break_word(line: str, font: str, size: float, width: float) -> list[str]:
     out = []
-    while stringWidth(line, font, size) > width:
-        n = max(1, int(len(line) * width / stringWidth(line, font, size)))
-        while n > 1 and stringWidth(line[:n], font, size) > width:
+    while text_width(line, font, size) > width:
+        n = max(1, int(len(line) * width / text_width(line, font, size)))
+        while n > 1 and text_width(line[:n], font, size) > width:
             n -= 1
         out.append(line[:n])
         line = line[n:]

@@ -27,18 +27,19 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from lineage.export.pdf_rows import RowTable
 from lineage.export.pdf_text import cut, short_id, value_text
 
 STEP_ORDER = {s: i for i, s in enumerate(("received", "mapped", "filtered", "quarantined", "loaded", "erased"))}
 MARGIN = 16 * mm
-WIDTH = A4[0] - 2 * MARGIN
+FRAME_PADDING = 6  # SimpleDocTemplate's frame pads each side by 6 pt
+WIDTH = A4[0] - 2 * MARGIN - 2 * FRAME_PADDING
 _STYLES = getSampleStyleSheet()
 BODY = ParagraphStyle("body", parent=_STYLES["BodyText"], fontSize=9, leading=11.5)
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=7.5, leading=9.5)
-MONO = ParagraphStyle("mono", parent=BODY, fontName="Courier", fontSize=9, leading=11.5)
+MONO = ParagraphStyle("mono", parent=BODY, fontName="Courier", fontSize=8, leading=11.5)
 H1 = ParagraphStyle("h1", parent=_STYLES["Heading1"], fontSize=16, spaceAfter=6)
 H2 = ParagraphStyle("h2", parent=_STYLES["Heading2"], fontSize=12, spaceBefore=8, spaceAfter=4)
 TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontSize=22, leading=27, spaceAfter=14)
@@ -145,9 +146,9 @@ def _step_rank(item: tuple[str, int]) -> int:
 
 def _timeline(export: dict[str, Any]) -> list:
     steps = sorted(export["steps"], key=lambda s: (s["at"], STEP_ORDER.get(s["step"], 99)))
-    rows = [("row", [s["at"].replace("T", " "), s["step"], short_id(s["record_id"]), _step_detail(s)])
+    rows = [("row", [s["at"].replace("T", " ").rstrip("Z"), s["step"], short_id(s["record_id"]), _step_detail(s)])
             for s in steps]
-    widths = [33 * mm, 17 * mm, 23 * mm, WIDTH - 73 * mm]
+    widths = [37 * mm, 17 * mm, 22 * mm, WIDTH - 76 * mm]
     intro = _p(f"Every processing step about the subject, oldest first ({len(steps)} steps). "
                "Record ids are shortened to their first 12 hex digits.", SMALL)
     return [Paragraph("2. Timeline", H1), intro, Spacer(1, 3 * mm),
