@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from dataclasses import dataclass, field
 
 import duckdb
@@ -123,8 +124,9 @@ def load_duckdb(home: Home, entity: str, table: pa.Table, key: str) -> None:
 STEPS = ("begin", "received", "mapped", "destination", "loaded", "commit")
 
 
-def run_pipeline(store, load_id: str, rows=ROWS, stop_after: str | None = None, die_after: str | None = None):
-    """One run; ``die_after`` ends the process right after that step (``os._exit``), as a crash would."""
+def run_pipeline(store, load_id: str, rows=ROWS, stop_after: str | None = None, die_after: str | None = None,
+                 sigkill: bool = False):
+    """One run; ``die_after`` ends the process right after that step (``os._exit``, or SIGKILL)."""
     home = store.home
     landed = stamp(pa.Table.from_pylist(rows), system=SYSTEM, stream=STREAM, key=["submission_id"],
                    position=None, load_id=load_id)
@@ -143,9 +145,25 @@ def run_pipeline(store, load_id: str, rows=ROWS, stop_after: str | None = None, 
     for step in STEPS:
         actions[step]()
         if step == die_after:
+            if sigkill:
+                os.kill(os.getpid(), signal.SIGKILL)
             os._exit(17)
         if step == stop_after:
             break
     return landed, result
 
 
+
+
+def append_many(home_root: str, url: str | None, segments: str | None, schema: str, tag: str, n: int) -> None:
+    """A worker process: append ``n`` small segments to a shared store (for the concurrency tests)."""
+    from datetime import datetime, timezone
+
+    from lineage.edges import build
+    from lineage.store import open_store
+
+    store = open_store(Home(home_root), url=url, segments=segments, schema=schema)
+    for i in range(n):
+        ids = pa.array([f"{tag}-{i}-{j}" for j in range(50)])
+        store.append(f"{tag}-{i}", build(50, "received", record_id=ids, load_id=f"{tag}-{i}",
+                                         source_system=tag, at=datetime.now(timezone.utc)))
