@@ -36,13 +36,20 @@ def s3_server() -> Iterator[S3Server]:
         server.stop()
 
 
+AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def new_bucket(server: S3Server) -> str:
+    """Create a uniquely named bucket (call with AWS_TEST_ENV set)."""
+    name = f"wl-{uuid.uuid4().hex[:12]}"
+    server.client().create_bucket(Bucket=name)
+    return name
+
+
 @pytest.fixture
 def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch):
     """(server, client, bucket name): a fresh bucket; AWS_* env set to moto's dummy credentials."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    client = s3_server.client()
-    name = f"wl-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=name)
-    return s3_server, client, name
+    for k, v in AWS_TEST_ENV.items():
+        monkeypatch.setenv(k, v)
+    name = new_bucket(s3_server)
+    return s3_server, s3_server.client(), name
