@@ -25,12 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
+import numpy as np
 from reportlab.lib import colors
 from reportlab.lib.rl_accel import escapePDF
 from reportlab.pdfgen.textobject import PDFTextObject
 from reportlab.platypus import Flowable
 
-from lineage.export.pdf_text import fit_lines
+from lineage.export.pdf_text import fit_lines, text_widths
 
 FONT, BOLD, ITALIC = "Helvetica", "Helvetica-Bold", "Helvetica-Oblique"
 SIZE = 7.5
@@ -53,26 +54,35 @@ class _Laid:
 
 
 def _layout(widths: Sequence[float], rows: Sequence[tuple]) -> _Laid:
+    """Break every cell into lines: widths measured for all cells at once, only wide cells wrapped."""
     inner = [w - 2 * PAD for w in widths]
     full = sum(widths) - 2 * PAD
-    seen: dict[tuple[str, str, float], list[str]] = {}  # field names and many values repeat
-
-    def fit(text: str, font: str, width: float) -> list[str]:
-        key = (text, font, width)
-        if key not in seen:
-            seen[key] = fit_lines(text, font, SIZE, width)
-        return seen[key]
-
-    kinds, cells, heights = [], [], []
+    kinds = [kind for kind, _ in rows]
+    texts, fonts, room = [], [], []
     for kind, content in rows:
         if kind == "row":
-            laid = [fit(str(c), FONT, w) for c, w in zip(content, inner, strict=True)]
+            texts += map(str, content)
+            fonts += [FONT] * len(content)
+            room += inner
         else:
-            font, width = (BOLD, full) if kind == "head" else (ITALIC, full - INDENT)
-            laid = [fit(str(content), font, width)]
-        kinds.append(kind)
-        cells.append(laid)
-        heights.append(max(len(c) for c in laid) * LEADING + 2 * PAD)
+            texts.append(str(content))
+            fonts.append(BOLD if kind == "head" else ITALIC)
+            room.append(full if kind == "head" else full - INDENT)
+    fit = np.zeros(len(texts), dtype=bool)
+    font_of = np.array(fonts)
+    for font in set(fonts):
+        pick = np.flatnonzero(font_of == font)
+        w = text_widths([texts[i] for i in pick], font, SIZE)
+        fit[pick] = w <= np.asarray(room)[pick]  # NaN (not ASCII) compares False: measured one by one
+    lines = [[t] if ok and "\n" not in t else fit_lines(t, f, SIZE, r)
+             for t, ok, f, r in zip(texts, fit.tolist(), fonts, room)]
+    cells, heights, i = [], [], 0
+    for kind, content in rows:
+        n = len(content) if kind == "row" else 1
+        cell = lines[i:i + n]
+        i += n
+        cells.append(cell)
+        heights.append(max(map(len, cell)) * LEADING + 2 * PAD)
     return _Laid(kinds, cells, [0.0, *accumulate(heights)])
 
 
@@ -165,10 +175,13 @@ def _lines_at(text: PDFTextObject, x: float, y: float, lines: list[str]) -> None
     text._x0 = text._x = x
     text._y0 = text._y = y
     for line in lines:
-        try:
-            raw = line.encode("cp1252")
-        except UnicodeEncodeError:
-            text.textLine(line)
-            continue
+        if line.isascii():
+            raw = line.encode("ascii")
+        else:
+            try:
+                raw = line.encode("cp1252")
+            except UnicodeEncodeError:
+                text.textLine(line)
+                continue
         code.append(f"({escapePDF(raw)}) Tj T*")
         text._y -= LEADING
