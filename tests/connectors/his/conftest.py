@@ -21,3 +21,18 @@ def hl7_dir() -> Path:
 def fhir_dir() -> Path:
     assert FHIR_DIR.is_dir(), f"sample data missing: {FHIR_DIR}"
     return FHIR_DIR
+
+
+@pytest.fixture
+def sample_resources(fhir_dir) -> list[dict]:
+    import json
+
+    return [json.loads(p.read_text()) for p in sorted(fhir_dir.glob("*.json"))]
+
+
+@pytest.fixture
+def fhir_server(sample_resources):
+    from tests.connectors.his.fhir_server import FhirServer
+
+    with FhirServer(sample_resources) as server:
+        yield server

@@ -1,0 +1,87 @@
+"""FHIR REST search with paging, incremental by ``_lastUpdated``.
+
+``GET {base}/{Type}?_lastUpdated=gt{cursor}&_sort=_lastUpdated&_count=N``, then
+each ``Bundle.link[relation=next]`` until there is none. 5xx, 429 and timeouts are
+retried with backoff (``Retry-After`` honoured); what still fails raises
+:class:`~connectors.errors.RetriableError`, so the cursor stays where it was.
+A token, when needed, comes from the environment (the integration's
+``{env: NAME}``), never from the config file.
+
+>>> first_url("http://fhir.local/r4/", "Patient", "2024-01-01T00:00:00Z", 50)
+'http://fhir.local/r4/Patient?_count=50&_sort=_lastUpdated&_lastUpdated=gt2024-01-01T00%3A00%3A00Z'
+>>> next_link({"link": [{"relation": "self", "url": "a"}, {"relation": "next", "url": "b"}]})
+'b'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from connectors.errors import ConfigError, FatalError, RetriableError
+
+log = logging.getLogger(__name__)
+
+
+def first_url(base_url: str, resource_type: str, since: str | None, page_size: int) -> str:
+    params = {"_count": page_size, "_sort": "_lastUpdated"}
+    if since:
+        params["_lastUpdated"] = f"gt{since}"
+    return f"{base_url.rstrip('/')}/{resource_type}?{urlencode(params)}"
+
+
+def next_link(bundle: dict) -> str | None:
+    return next((lk.get("url") for lk in bundle.get("link") or [] if lk.get("relation") == "next"), None)
+
+
+def session(token: str | None = None, retries: int = 4, backoff: float = 0.2) -> requests.Session:
+    s = requests.Session()
+    retry = Retry(total=retries, backoff_factor=backoff, status_forcelist=(429, 500, 502, 503, 504),
+                  allowed_methods=("GET",), respect_retry_after_header=True, raise_on_status=False)
+    s.mount("http://", HTTPAdapter(max_retries=retry))
+    s.mount("https://", HTTPAdapter(max_retries=retry))
+    s.headers["Accept"] = "application/fhir+json"
+    if token:
+        s.headers["Authorization"] = f"Bearer {token}"
+    return s
+
+
+def _get(http: requests.Session, url: str, timeout: float) -> dict:
+    try:
+        resp = http.get(url, timeout=timeout)
+    except (requests.ConnectionError, requests.Timeout) as err:
+        raise RetriableError(f"FHIR search {url}: {err}") from err
+    if resp.status_code in (401, 403, 404):
+        raise ConfigError(f"FHIR search {url}: HTTP {resp.status_code} (check the base URL and the token)")
+    if resp.status_code >= 500 or resp.status_code == 429:
+        raise RetriableError(f"FHIR search {url}: HTTP {resp.status_code} after retries")
+    if resp.status_code >= 400:
+        raise FatalError(f"FHIR search {url}: HTTP {resp.status_code}: {resp.text[:200]}")
+    try:
+        bundle = resp.json()
+    except ValueError as err:
+        raise FatalError(f"FHIR search {url}: the answer is not JSON: {err}") from err
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise FatalError(f"FHIR search {url}: expected a Bundle, got {str(bundle)[:80]}")
+    return bundle
+
+
+def search_pages(base_url: str, resource_type: str, since: str | None = None, *, page_size: int = 100,
+                 http: requests.Session | None = None, timeout: float = 30.0) -> Iterator[tuple[str, dict]]:
+    """Yield (url, searchset Bundle) for every page of the search."""
+    http = http or session()
+    url: str | None = first_url(base_url, resource_type, since, page_size)
+    seen: set[str] = set()
+    while url:
+        if url in seen:
+            raise FatalError(f"FHIR search loops: {url} was already read")
+        seen.add(url)
+        bundle = _get(http, url, timeout)
+        log.debug("FHIR %s: %d entries from %s", resource_type, len(bundle.get("entry") or []), url)
+        yield url, bundle
+        url = next_link(bundle)
