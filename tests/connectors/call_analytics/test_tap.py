@@ -19,7 +19,8 @@ _Suite = get_tap_test_class(CallAnalyticsTap, config=CONFIG)
 
 class TestCallAnalyticsTap(_Suite):
     @pytest.fixture(scope="class", autouse=True)
-    def _bucket_with_samples(self, s3_server):
+    @classmethod
+    def _bucket_with_samples(cls, s3_server):
         with pytest.MonkeyPatch.context() as mp:
             for k, v in AWS_TEST_ENV.items():
                 mp.setenv(k, v)
