@@ -61,10 +61,10 @@ class Ledger:
         """A transaction; with ``lock``, exclusive against every other writer of this ledger."""
         con = self.connect()
         try:
-            cur = con.cursor()
+            cur = _Cursor(con.cursor(), self._q)
             if lock:
                 self._lock(cur)
-            yield _Cursor(cur, self._q)
+            yield cur
             con.commit()
         except BaseException:
             con.rollback()
