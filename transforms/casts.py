@@ -48,6 +48,16 @@ def _text_to_bool(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), is_t)
 
 
+def _strptime(text: pa.Array, fmt: str) -> pa.Array:
+    """strptime that refuses impossible dates (Arrow rolls 31.02. over to March): the result must format back."""
+    parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=False)
+    if "%" in fmt and not any(d in fmt for d in ("%f", "%z", "%Z", "%j", "%b", "%B", "%a", "%A", "%p", "%y")):
+        back = pc.strftime(parsed, format=fmt)
+        if not pc.all(pc.or_kleene(pc.equal(back, text), pc.is_null(text))).as_py():
+            raise pa.ArrowInvalid("not a valid date for the format")
+    return parsed
+
+
 def _to_timestamp(arr: pa.Array, fmt: str | None, tz: str | None) -> pa.Array:
     target = pa.timestamp("us", tz="UTC")
     if pa.types.is_timestamp(arr.type):
@@ -58,7 +68,7 @@ def _to_timestamp(arr: pa.Array, fmt: str | None, tz: str | None) -> pa.Array:
         return pc.assume_timezone(arr.cast(pa.timestamp("us")), tz or "UTC").cast(target)
     text = arr.cast(pa.string())
     if fmt:
-        naive = pc.strptime(text, format=fmt, unit="us", error_is_null=False)
+        naive = _strptime(text, fmt)
         return pc.assume_timezone(naive, tz or "UTC").cast(target)
     text = pc.replace_substring_regex(text, r"^(\d{4}-\d{2}-\d{2}) (\d)", r"\1T\2")
     has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:?\d{2})$")
@@ -73,7 +83,7 @@ def _to_date(arr: pa.Array, fmt: str | None) -> pa.Array:
     if pa.types.is_timestamp(arr.type):
         return arr.cast(pa.date32())
     if fmt:
-        return pc.strptime(arr.cast(pa.string()), format=fmt, unit="s", error_is_null=False).cast(pa.date32())
+        return _strptime(arr.cast(pa.string()), fmt).cast(pa.date32())
     return arr.cast(pa.string()).cast(pa.date32())
 
 

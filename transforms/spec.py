@@ -94,6 +94,12 @@ def _schema_issues(doc: Located, file: str) -> list[Issue]:
         if err.validator == "oneOf" and not path:
             message = "give either `target` + `fields` (one target) or `targets` (several), not both"
         elif err.validator == "oneOf" and len(path) >= 2 and path[-2] == "fields":
+            inner = [c for c in err.context if len(c.absolute_path) > len(path)]
+            if inner:
+                c = jsonschema.exceptions.best_match(inner)
+                where = ".".join(str(p) for p in c.absolute_path)
+                issues.append(Issue(file, doc.line(tuple(c.absolute_path)), f"{where}: {c.message}"))
+                continue
             message = "a field needs exactly one of `from` (a path) or `expr` (an expression)"
             if isinstance(err.instance, dict):
                 extra = sorted(set(err.instance) - {"from", "expr", "apply", "map", "default", "type", "format", "tz", "required"})

@@ -46,7 +46,7 @@ def _build(node: yaml.Node, path: tuple, out: Located):
         for k_node, v_node in node.value:
             if not isinstance(k_node, yaml.ScalarNode):
                 raise YamlError("keys must be plain values", k_node.start_mark.line + 1)
-            key = yaml.safe_load(yaml.serialize(k_node)) if k_node.tag != "tag:yaml.org,2002:str" else k_node.value
+            key = _scalar(k_node)
             if isinstance(key, (list, dict)):
                 raise YamlError("keys must be plain values", k_node.start_mark.line + 1)
             if key in result:
@@ -56,9 +56,17 @@ def _build(node: yaml.Node, path: tuple, out: Located):
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(v, path + (i,), out) for i, v in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node):
     if node.tag == "tag:yaml.org,2002:str":
         return node.value
-    return yaml.safe_load(yaml.serialize(node))
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError) as err:
+        raise YamlError(f"YAML: cannot read value {getattr(node, 'value', '')!r}: {err}".split("\n")[0],
+                        node.start_mark.line + 1) from None
 
 
 def load_with_lines(text: str) -> Located:

@@ -1,0 +1,190 @@
+"""The runner: compose the stages (read → land → map → load → lineage) for one load.
+
+Each stage is a function of files on disk and the load id, so an Airflow task can
+run any stage in its own process; the CLI and the DAGs call the same functions.
+A stage failure is wrapped once in :class:`connectors.errors.StageError` naming the
+stage and the load id.
+
+>>> lid = new_load_id()
+>>> len(lid), lid[8], lid[-9]
+(32, 'T', '-')
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.base.home import Home
+from connectors.base.identity import stamp
+from connectors.errors import ConfigError, StageError
+from connectors.landing import land
+from transforms import MapResult, Plan, SpecInvalid, compile_spec, load_spec
+from transforms.sources import SCHEMA_DIR
+
+log = logging.getLogger("weftline.runner")
+
+
+def new_load_id() -> str:
+    """A load id that sorts by time: ``YYYYMMDDTHHMMSSffffffZ-<8 hex>``."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(4)
+
+
+@dataclass
+class TargetCounts:
+    entity: str
+    read: int
+    mapped: int
+    quarantined: int
+    filtered: int
+    loaded: int = 0
+
+
+@dataclass
+class RunReport:
+    load_id: str
+    spec: str
+    spec_version: str
+    source: str
+    read: int  # inputs read, including those rejected before mapping
+    rejected: int  # inputs that could not be parsed (quarantined before mapping)
+    targets: list[TargetCounts] = field(default_factory=list)
+    destination: str = ""
+    landing: str = ""
+    quarantine: list[str] = field(default_factory=list)
+
+    @property
+    def reconciles(self) -> bool:
+        return all(t.read == t.mapped + t.quarantined + t.filtered and t.loaded == t.mapped for t in self.targets) and (
+            not self.targets or self.read == self.targets[0].read + self.rejected)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["reconciles"] = self.reconciles
+        return d
+
+
+def source_identity(connector: str, stream: str) -> tuple[list[str] | None, str | None]:
+    """Key and position columns declared in the source schema (``x-key``, ``x-position``), if any."""
+    p = SCHEMA_DIR / f"{connector}.{stream}.json"
+    if not p.exists():
+        return None, None
+    doc = json.loads(p.read_text())
+    key = doc.get("x-key")
+    return (list(key) if key else None), doc.get("x-position")
+
+
+def compile_file(spec_path: str | Path, home: Home) -> Plan:
+    try:
+        return compile_spec(load_spec(spec_path), subject_key=home.subject_key())
+    except SpecInvalid as err:
+        raise ConfigError(str(err)) from None
+
+
+def _write_quarantine(home: Home, system: str, stream: str, load_id: str, name: str, table: pa.Table) -> Path | None:
+    if table.num_rows == 0:
+        return None
+    d = home.quarantine / system / stream / load_id
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f"{name}.parquet"
+    tmp = p.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, p)
+    return p
+
+
+def stamp_and_land(table: pa.Table, home: Home, system: str, stream: str, load_id: str) -> tuple[pa.Table, Path]:
+    key, position = source_identity(system, stream)
+    if key and not all(k in table.column_names for k in key):
+        key = None
+    if position and position not in table.column_names:
+        position = None
+    stamped = stamp(table, system=system, stream=stream, key=key, position=position, load_id=load_id)
+    return stamped, land(stamped, home, system, stream, load_id)
+
+
+def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report: RunReport,
+                 destination_url: str | None = None, lineage: bool = True) -> MapResult:
+    """Map a landed table and load it, with lineage around the load (begin → append → load → commit)."""
+    system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
+    try:
+        result = plan.apply(landed, load_id=load_id)
+    except Exception as err:
+        raise StageError.wrap("map", load_id, err) from err
+    q = _write_quarantine(home, system, stream, load_id, f"mapped-{plan.spec.id}", result.quarantine)
+    if q:
+        report.quarantine.append(str(q))
+    try:
+        from connectors.crm import open_destination
+
+        dest = open_destination(home, destination_url)
+        report.destination = dest.name
+    except Exception as err:
+        raise StageError.wrap("load", load_id, err) from err
+    store = None
+    if lineage:
+        from lineage import open_store
+
+        store = open_store(home)
+        store.recover()
+        store.begin(load_id, dest.name)
+        store.append_received(load_id, landed)
+        store.append_mapped(load_id, plan.spec, result)
+    for out in result.outputs:
+        counts = result.counts[out.entity]
+        tc = TargetCounts(out.entity, **counts)
+        try:
+            loaded = dest.load(out.entity, out.table, key=out.key, write=out.write, load_id=load_id)
+        except Exception as err:
+            raise StageError.wrap("load", load_id, err) from err
+        tc.loaded = loaded.rows
+        if store is not None:
+            store.append_loaded(load_id, dest.name, out.entity, out.table, key=out.key)
+        report.targets.append(tc)
+    if store is not None:
+        store.commit(load_id)
+    return result
+
+
+def run_file(spec_path: str | Path, input_path: str | Path, home: Home | None = None,
+             destination_url: str | None = None, lineage: bool = True) -> RunReport:
+    """Map a file and load it: a backfill, or the replay of an export."""
+    from connectors.file.read import read_file
+
+    home = home or Home()
+    plan = compile_file(spec_path, home)
+    load_id = new_load_id()
+    system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
+    try:
+        table, rejected = read_file(input_path)
+    except ConfigError:
+        raise
+    except Exception as err:
+        raise StageError.wrap("read", load_id, err) from err
+    report = RunReport(load_id, plan.spec.id, plan.spec.version_hash, f"{system}.{stream}",
+                       read=table.num_rows + rejected.num_rows, rejected=rejected.num_rows)
+    q = _write_quarantine(home, system, stream, load_id, "rejected", rejected)
+    if q:
+        report.quarantine.append(str(q))
+    try:
+        landed, path = stamp_and_land(table, home, system, stream, load_id)
+    except Exception as err:
+        raise StageError.wrap("land", load_id, err) from err
+    report.landing = str(path.parent)
+    map_and_load(plan, landed, home, load_id, report, destination_url, lineage)
+    _save_report(home, report)
+    return report
+
+
+def _save_report(home: Home, report: RunReport) -> None:
+    d = home.state / "runs"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{report.load_id}.json").write_text(json.dumps(report.to_dict(), indent=2))
