@@ -110,7 +110,10 @@ class AdbcPostgres:
             cur.close()
 
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        except Exception as exc:
+            log.debug("closing a broken ERP connection: %s", exc)
 
 
 class SqlAlchemyReader:
@@ -142,6 +145,7 @@ class SqlAlchemyReader:
     def batches(self, sql: str, params: Sequence[Any], batch_size: int) -> Iterator[pa.Table]:
         import sqlalchemy as sa
 
+        result = None
         try:
             result = self.con.execution_options(stream_results=True, max_row_buffer=batch_size).execute(
                 sa.text(sql), {f"p{i}": v for i, v in enumerate(params)})
@@ -150,11 +154,23 @@ class SqlAlchemyReader:
                 cols = list(zip(*rows))
                 yield pa.table({n: pa.array(c) for n, c in zip(names, cols)})
         except sa.exc.DBAPIError as exc:
+            _abandon(result)
             raise _classify(exc.orig or exc, self.url) from exc
 
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        except Exception as exc:  # a killed connection cannot always be closed cleanly (pymysql)
+            log.debug("closing a broken ERP connection: %s", exc)
         self.engine.dispose()
+
+
+def _abandon(result: Any) -> None:
+    """Forget a streaming result whose connection died, so the driver does not read the dead socket
+    again when it is garbage-collected (pymysql's unbuffered result would, and fail noisily)."""
+    raw = getattr(getattr(result, "cursor", None), "_result", None)
+    if raw is not None and hasattr(raw, "unbuffered_active"):
+        raw.unbuffered_active = False
 
 
 def _guard(it: Iterator[pa.Table], url: str) -> Iterator[pa.Table]:
