@@ -49,6 +49,11 @@ FHIR_STREAMS = {
 RESOURCE_TYPE = {s: t for t, s in fhir_records.STREAMS.items()}
 
 
+def _file_stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_mtime_ns, st.st_size]
+
+
 def _newest(items: list[tuple[str, Any]], rtype: str) -> datetime | None:
     stamps = []
     for _, r in items:
@@ -94,8 +99,8 @@ class HisSource:
                       read_one, empty: pa.Table) -> Iterator[Batch]:
         seen = dict(state.get("files", {}))
         paths = sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()})
-        todo = [(p, [st.st_mtime_ns, st.st_size]) for p in paths if list(seen.get(p.name, [])) != [
-            (st := p.stat()).st_mtime_ns, st.st_size]]
+        todo = [(p, _file_stamp(p)) for p in paths]
+        todo = [(p, st) for p, st in todo if list(seen.get(p.name, [])) != st]
         log.info("his.%s: %d new or changed file(s) of %d in %s", stream, len(todo), len(paths), folder)
         for start in range(0, len(todo), self.batch_files):
             goods, bads = [], []
