@@ -152,3 +152,22 @@ def test_folder_source_reads_the_samples_in_place(tmp_path):
 def test_credentials_in_config_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="secrets do not belong"):
         CallAnalyticsSource({"bucket": "b", "aws_secret_access_key": "x"}, Home(tmp_path))
+
+
+def test_batches_stamp_and_land_as_the_runner_does(tmp_path):
+    from connectors.base.identity import record_id, stamp
+    from connectors.landing import land, read_landed
+
+    src = CallAnalyticsSource({"path": str(DATA)}, Home(tmp_path))
+    for stream in src.streams:
+        (batch,) = list(src.read(stream.name, {}))
+        t = stamp(batch.table, system=src.system, stream=stream.name, key=list(stream.key),
+                  position=stream.position, load_id="L1")
+        land(t, src.home, src.system, stream.name, "L1")
+        back = read_landed(src.home, src.system, stream.name, "L1")
+        assert back.num_rows == batch.table.num_rows
+        first = back.slice(0, 1).to_pylist()[0]
+        key = "\x1f".join(str(first[k]) for k in stream.key)
+        assert first["_wl_record_id"] == record_id(src.system, stream.name, key, first["version"])
+    ids = read_landed(src.home, src.system, "calls", "L1").column("_wl_record_id").to_pylist()
+    assert len(set(ids)) == 3  # raw and redacted chat: one contact, two versions, two ids

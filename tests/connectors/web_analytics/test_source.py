@@ -69,3 +69,22 @@ def test_drops_from_s3(s3_bucket, tmp_path):
     src = WebAnalyticsSource({"bucket": bucket, "prefix": "web/", "endpoint_url": server.endpoint_url}, Home(tmp_path))
     (b,) = list(src.read("form_submissions", {}))
     assert b.table.num_rows == sum(1 for e in evs if e.get("event") == "form_submitted")
+
+
+def test_batches_stamp_and_land_as_the_runner_does(tmp_path):
+    from connectors.base.identity import stamp
+    from connectors.landing import land, read_landed
+
+    evs = generate_events(60, seed=8)
+    evs[3]["properties"]["ab_variant"] = "b"  # a new field travels through landing too
+    write_jsonl(evs, tmp_path / "a.jsonl")
+    src = WebAnalyticsSource({"path": str(tmp_path)}, Home(tmp_path / "home"))
+    for stream in src.streams:
+        (batch,) = list(src.read(stream.name, {}))
+        t = stamp(batch.table, system=src.system, stream=stream.name, key=list(stream.key),
+                  position=stream.position, load_id="L1")
+        land(t, src.home, src.system, stream.name, "L1")
+        back = read_landed(src.home, src.system, stream.name, "L1")
+        assert back.num_rows == batch.table.num_rows
+        assert len(set(back.column("_wl_record_id").to_pylist())) == back.num_rows
+    assert read_landed(src.home, src.system, "events", "L1").to_pylist()[3]["properties"]["ab_variant"] == "b"
