@@ -96,7 +96,10 @@ def _sorted_error(exc: Exception, what: str) -> Exception:
 
 
 def open_store(config: Mapping[str, Any], suffix: str = ".json") -> ObjectStore:
-    """``{"path": DIR}`` or ``{"bucket": B, "prefix": P, "endpoint_url": U, "region": R}``."""
+    """``{"path": DIR}`` or ``{"bucket": B, "prefix": P, "endpoint_url": U, "region": R, "retries": N}``.
+
+    ``retries`` (default 5) and ``timeout`` (seconds, default 30) go to botocore's standard retry mode.
+    """
     leaked = [k for k in config if k in SECRET_KEYS]
     if leaked:
         raise ConfigError(f"secrets do not belong in the configuration ({leaked}); use the environment")
@@ -104,9 +107,13 @@ def open_store(config: Mapping[str, Any], suffix: str = ".json") -> ObjectStore:
         return FolderStore(Path(str(config["path"])), suffix)
     if config.get("bucket"):
         import boto3
+        from botocore.config import Config
 
+        timeout = float(config.get("timeout") or 30)
+        retry = {"mode": "standard", "max_attempts": int(config.get("retries") or 5)}
         client = boto3.session.Session().client(
-            "s3", endpoint_url=config.get("endpoint_url"), region_name=config.get("region") or "us-east-1"
+            "s3", endpoint_url=config.get("endpoint_url"), region_name=config.get("region") or "us-east-1",
+            config=Config(retries=retry, connect_timeout=timeout, read_timeout=timeout),
         )
         return S3Store(client, str(config["bucket"]), str(config.get("prefix") or ""), suffix)
     raise ConfigError("call_analytics needs either 'path' (a folder) or 'bucket' (S3) in its config")

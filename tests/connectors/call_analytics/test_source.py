@@ -171,3 +171,27 @@ def test_batches_stamp_and_land_as_the_runner_does(tmp_path):
         assert first["_wl_record_id"] == record_id(src.system, stream.name, key, first["version"])
     ids = read_landed(src.home, src.system, "calls", "L1").column("_wl_record_id").to_pylist()
     assert len(set(ids)) == 3  # raw and redacted chat: one contact, two versions, two ids
+
+
+def test_s3_down_is_retriable(monkeypatch, tmp_path):
+    import socket
+
+    from connectors.errors import RetriableError
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    src = CallAnalyticsSource({"bucket": "b", "endpoint_url": f"http://127.0.0.1:{port}", "retries": 2, "timeout": 2},
+                              Home(tmp_path))
+    with pytest.raises(RetriableError, match="listing s3://b/"):
+        list(src.read("calls", {}))
+
+
+def test_missing_bucket_is_a_config_error(s3_bucket, tmp_path):
+    server, _, _ = s3_bucket
+    src = CallAnalyticsSource({"bucket": "wl-no-such-bucket", "endpoint_url": server.endpoint_url}, Home(tmp_path))
+    with pytest.raises(ConfigError, match="NoSuchBucket"):
+        list(src.read("calls", {}))
