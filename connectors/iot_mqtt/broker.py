@@ -33,7 +33,6 @@ NO_LOSS_SETTINGS = {
     "max_queued_bytes": "0",
     "max_inflight_messages": "1000",  # MQTT 3.1.1 clients: unacked QoS 1 in flight to one client
     "persistent_client_expiration": "7d",
-    "message_size_limit": "0",
 }
 
 
@@ -44,7 +43,10 @@ def free_port() -> int:
 
 
 def mosquitto_conf(port: int, persistence_dir: str) -> str:
+    import getpass
+
     lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", f"persistence_location {persistence_dir}/",
+             f"user {getpass.getuser()}",  # as root, mosquitto would switch to 'mosquitto' and fail to save
              "log_dest stderr", "log_type error", "log_type warning"]
     lines += [f"{k} {v}" for k, v in NO_LOSS_SETTINGS.items()]
     return "\n".join(lines) + "\n"

@@ -79,7 +79,15 @@ class Publisher:
     def publish(self, topic: str, payload: bytes | str | dict, retain: bool = False) -> None:
         if isinstance(payload, dict):
             payload = json.dumps(payload)
-        self.infos.append(self.client.publish(topic, payload, qos=1, retain=retain))
+        end = time.monotonic() + 30
+        while True:  # while the broker is away, wait and publish again (a duplicate is fine: same payload)
+            info = self.client.publish(topic, payload, qos=1, retain=retain)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                self.infos.append(info)
+                return
+            if time.monotonic() > end:
+                raise AssertionError(f"publisher: cannot publish: {mqtt.error_string(info.rc)}")
+            time.sleep(0.05)
 
     def wait(self, timeout: float = 30) -> None:
         end = time.monotonic() + timeout
