@@ -124,7 +124,9 @@ class Plan:
         return out
 
     # ------------------------------------------------------------------ apply
-    def apply(self, table: pa.Table, load_id: str | None = None) -> MapResult:
+    def apply(self, table: pa.Table, load_id: str | None = None, identity: bool = True) -> MapResult:
+        """Map one batch. ``identity=False`` skips hashing the output record ids and subjects
+        (``_wl_record_id`` / ``_wl_subject`` stay null) — for previews and to measure mapping alone."""
         table = table.combine_chunks() if any(c.num_chunks > 1 for c in table.columns) else table
         n = table.num_rows
         ids = table.column(R.RECORD_ID) if R.RECORD_ID in table.column_names else pa.nulls(n, pa.string())
@@ -134,10 +136,10 @@ class Plan:
         base_ev = Evaluator(table, self.env, spec_when_errors)
         spec_when_errors.field = "when"
         spec_pass = self._truth(base_ev, self.when, n)
-        subject = self._subject(table) if self.subject is not None else pa.nulls(n, pa.string())
+        subject = self._subject(table) if self.subject is not None and identity else pa.nulls(n, pa.string())
         outputs, quarantines, filtered, counts = [], [], [], {}
         for t in self.targets:
-            out, q, f, c = self._apply_target(t, table, ids, load_ids, subject, spec_pass, spec_when_errors)
+            out, q, f, c = self._apply_target(t, table, ids, load_ids, subject, spec_pass, spec_when_errors, identity)
             outputs.append(out)
             quarantines.append(q)
             filtered.append(f)
@@ -154,7 +156,7 @@ class Plan:
         value = ev.text(ev.array(self.subject))
         return hmac_sha256_hex(pc.utf8_lower(pc.utf8_trim_whitespace(value)), self.env.subject_key)
 
-    def _apply_target(self, t: TargetPlan, table, ids, load_ids, subject, spec_pass, spec_when_errors):
+    def _apply_target(self, t: TargetPlan, table, ids, load_ids, subject, spec_pass, spec_when_errors, identity=True):
         n = table.num_rows
         errors = Errors(n)
         ev = Evaluator(table, self.env, errors)
@@ -171,66 +173,77 @@ class Plan:
             taken |= m
             segments.append(m)
             if v.rule is not None:
-                rules |= np.where(m, np.int64(1) << v.rule, 0)
+                rules[m] |= np.int64(1) << v.rule
         columns = {}
         for name, fp in t.fields.items():
             overrides = [(v, seg) for v, seg in zip(t.variants, segments) if name in v.fields]
-            base_seg = ~np.logical_or.reduce([seg for _, seg in overrides]) if overrides else np.ones(n, dtype=bool)
-            value, r = self._field(fp, table, errors, base_seg)
-            rules |= r
+            base_seg = ~np.logical_or.reduce([seg for _, seg in overrides]) if overrides else None
+            value = self._field(fp, table, errors, base_seg, rules)
             for v, seg in overrides:
-                vvalue, vr = self._field(v.fields[name], table, errors, seg)
-                rules |= vr
+                vvalue = self._field(v.fields[name], table, errors, seg, rules)
                 if vvalue.type != value.type:
-                    vvalue = vvalue.cast(value.type) if not pa.types.is_null(value.type) else vvalue
-                    value = value if not pa.types.is_null(value.type) else value.cast(vvalue.type)
+                    if pa.types.is_null(value.type):
+                        value = value.cast(vvalue.type)
+                    else:
+                        vvalue = vvalue.cast(value.type)
                 value = pc.if_else(pa.array(seg), vvalue, value)
             columns[name] = value
         bad = errors.bad_numpy() | when_bad
         quarantined = passed & bad | when_bad
         mapped = passed & ~bad
         filt = ~passed & ~when_bad
-        mask = pa.array(mapped)
-        out = pa.table({k: pc.filter(v, mask) for k, v in columns.items()})
-        out = self._stamp_outputs(t, out, ids, load_ids, subject, rules, mask)
+        n_mapped = int(mapped.sum())
+        out = pa.table(columns) if columns else pa.table({"_": pa.nulls(n)}).drop_columns(["_"])
+        mask = None if n_mapped == n else pa.array(mapped)
+        if mask is not None:
+            out = out.filter(mask)
+        out = self._stamp_outputs(t, out, ids, load_ids, subject, rules, mask, identity)
         q = self._quarantine_table(t, ids, quarantined, errors, spec_when_errors)
-        f = pa.table({R.RECORD_ID: pc.filter(ids, pa.array(filt)), "target": pa.repeat(pa.scalar(t.entity), int(filt.sum()))},
-                     schema=FILTERED_SCHEMA)
-        counts = {"read": n, "mapped": int(mapped.sum()), "quarantined": int(quarantined.sum()), "filtered": int(filt.sum())}
+        n_filt = int(filt.sum())
+        f = pa.table({R.RECORD_ID: pc.filter(ids, pa.array(filt)) if n_filt else pa.array([], pa.string()),
+                      "target": pa.repeat(pa.scalar(t.entity), n_filt)}, schema=FILTERED_SCHEMA)
+        counts = {"read": n, "mapped": n_mapped, "quarantined": int(quarantined.sum()), "filtered": n_filt}
         return TargetOutput(t.entity, t.key, t.write, out), q, f, counts
 
-    def _field(self, fp: FieldPlan, table: pa.Table, errors: Errors, segment: np.ndarray):
-        """Value pipeline of one field: expression → map → type → default → required."""
+    def _field(self, fp: FieldPlan, table: pa.Table, errors: Errors, segment: np.ndarray | None, rules: np.ndarray):
+        """Value pipeline of one field: expression → map → type → default → required.
+
+        Errors and fired rules count only inside ``segment`` (the rows this definition owns; None = all).
+        """
         n = table.num_rows
         local = Errors(n)
         local.field = fp.name
         ev = Evaluator(table, self.env, local)
         value = ev.array(fp.node)
-        rules = np.zeros(n, dtype=np.int64)
+        fired = []  # (row mask or None for all, bit)
         if fp.case_rules and isinstance(fp.node, ast.Case):
-            for bit, m in zip(fp.case_rules, ev.branch_masks.get(id(fp.node), [])):
-                rules |= np.where(m.to_numpy(zero_copy_only=False), np.int64(1) << bit, 0)
+            taken = ev.branch_taken(fp.node)
+            bits = np.array([np.int64(1) << b for b in fp.case_rules], dtype=np.int64)
+            contrib = bits[np.minimum(taken, len(bits) - 1)]
+            rules |= contrib if segment is None else np.where(segment, contrib, 0)
         if fp.map_keys is not None:
             value = self._map(fp, value, local, ev)
         if fp.type:
             value = ev.cast(value, fp.type, fp.format, fp.tz)
         if fp.has_default:
-            use = pc.is_null(value).to_numpy(zero_copy_only=False) & ~local.bad_numpy()
-            if use.any():
-                dflt = pa.scalar(fp.default, value.type if not pa.types.is_null(value.type) else None)
-                value = pc.if_else(pa.array(use), dflt, value) if not pa.types.is_null(value.type) else pc.if_else(pa.array(use), dflt, value.cast(dflt.type))
+            nulls = pc.is_null(value)
+            if pc.any(nulls).as_py():
+                use = nulls.to_numpy(zero_copy_only=False) & ~local.bad_numpy()
+                dflt = pa.scalar(fp.default, None if pa.types.is_null(value.type) else value.type)
+                base = value.cast(dflt.type) if pa.types.is_null(value.type) else value
+                value = pc.if_else(pa.array(use), dflt, base)
                 if fp.default_rule is not None:
-                    rules |= np.where(use, np.int64(1) << fp.default_rule, 0)
-        if fp.required:
+                    fired.append((use, fp.default_rule))
+        if fp.required and value.null_count:
             local.fail(pc.is_null(value), f"required field {fp.name!r} is null")
-        seg = pa.array(segment)
-        for i, reason in local.reasons().items():
-            if segment[i]:
-                errors.field = fp.name
-                m = np.zeros(n, dtype=bool)
-                m[i] = True
-                errors.fail(m, reason)
-        return value, np.where(segment, rules, 0)
+        for m, bit in fired:
+            sel = m if segment is None else (m & segment)
+            rules[sel] |= np.int64(1) << bit
+        if local.any():
+            errors.field = fp.name
+            bad = local.bad_numpy() if segment is None else (local.bad_numpy() & segment)
+            errors.fail(bad, local.reasons())
+        return value
 
     def _map(self, fp: FieldPlan, value: pa.Array, errors: Errors, ev: Evaluator) -> pa.Array:
         keys = fp.map_keys
@@ -246,30 +259,28 @@ class Plan:
         if not fp.has_default and pc.any(unmatched).as_py():
             bad_vals = pc.filter(value, unmatched).to_pylist()
             where = np.flatnonzero(unmatched.to_numpy(zero_copy_only=False))
-            reasons = [""] * len(value)
             allowed = ", ".join(map(str, fp.map_keys.to_pylist()))
-            for i, v in zip(where.tolist(), bad_vals):
-                reasons[i] = f"value {v!r} of field {fp.name!r} is not in its map ({allowed}) and no default is given"
-            errors.fail(unmatched, reasons)
+            errors.fail(unmatched, {i: f"value {v!r} of field {fp.name!r} is not in its map ({allowed}) and no default is given"
+                                    for i, v in zip(where.tolist(), bad_vals)})
         return out
 
-    def _stamp_outputs(self, t: TargetPlan, out: pa.Table, ids, load_ids, subject, rules, mask) -> pa.Table:
+    def _stamp_outputs(self, t: TargetPlan, out: pa.Table, ids, load_ids, subject, rules, mask, identity=True) -> pa.Table:
         m = out.num_rows
-        if m:
+        if m and identity:
             key_cols = [ev_text(out.column(k)) for k in t.key]
             key_text = key_cols[0] if len(key_cols) == 1 else pc.binary_join_element_wise(*key_cols, "\x1f")
             out_ids = sha256_hex([pa.repeat(pa.scalar("crm"), m), pa.repeat(pa.scalar(t.entity), m), key_text,
                                   pa.repeat(pa.scalar(""), m)], length=RECORD_ID_LENGTH)
         else:
-            out_ids = pa.array([], pa.string())
+            out_ids = pa.nulls(m, pa.string())
         extra = {
             R.RECORD_ID: out_ids,
-            R.INPUT_RECORD_ID: pc.filter(ids, mask),
+            R.INPUT_RECORD_ID: ids if mask is None else pc.filter(ids, mask),
             R.SPEC_ID: pa.repeat(pa.scalar(self.spec.id), m),
             R.SPEC_VERSION: pa.repeat(pa.scalar(self.spec.version_hash), m),
-            R.RULES: pc.filter(pa.array(rules), mask),
-            R.SUBJECT: pc.filter(subject, mask),
-            R.LOAD_ID: pc.filter(load_ids, mask),
+            R.RULES: pa.array(rules) if mask is None else pc.filter(pa.array(rules), mask),
+            R.SUBJECT: subject if mask is None else pc.filter(subject, mask),
+            R.LOAD_ID: load_ids if mask is None else pc.filter(load_ids, mask),
         }
         for k, v in extra.items():
             out = out.append_column(k, v.cast(pa.string()) if pa.types.is_null(v.type) else v)

@@ -49,35 +49,37 @@ class Env:
 
 
 class Errors:
-    """Per-row failures of one evaluation: a mask and a reason per failing row (first reason wins)."""
+    """Per-row failures of one evaluation: a mask and a reason per failing row (first reason wins).
+
+    Nothing is allocated until a row fails: the common, clean batch pays nothing.
+    """
 
     def __init__(self, n: int):
         self.n = n
-        self._bad = np.zeros(n, dtype=bool)
+        self._bad: np.ndarray | None = None
         self._reasons: dict[int, str] = {}
         self._fields: dict[int, str] = {}
         self.field: str | None = None
 
-    def fail(self, mask: pa.Array | np.ndarray, reason: str | pa.Array | list[str]) -> None:
+    def fail(self, mask: pa.Array | np.ndarray, reason: str | dict[int, str]) -> None:
+        """Mark rows as failed with a reason: one text for all, or a {row: text} dict."""
         m = mask if isinstance(mask, np.ndarray) else pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+        if self._bad is None:
+            self._bad = np.zeros(self.n, dtype=bool)
         idx = np.flatnonzero(m & ~self._bad)
         if not len(idx):
             return
-        if isinstance(reason, str):
-            texts = [reason] * len(idx)
-        else:
-            arr = reason if isinstance(reason, list) else reason.to_pylist()
-            texts = [arr[i] for i in idx]
+        texts = [reason] * len(idx) if isinstance(reason, str) else [reason.get(i, "") for i in idx.tolist()]
         for i, text in zip(idx.tolist(), texts):
             self._reasons[i] = text
             self._fields[i] = self.field or ""
         self._bad[idx] = True
 
     def mask(self) -> pa.Array:
-        return pa.array(self._bad)
+        return pa.array(self.bad_numpy())
 
     def any(self) -> bool:
-        return bool(self._bad.any())
+        return self._bad is not None and bool(self._bad.any())
 
     def reasons(self) -> dict[int, str]:
         return self._reasons
@@ -86,7 +88,13 @@ class Errors:
         return self._fields
 
     def bad_numpy(self) -> np.ndarray:
-        return self._bad
+        return self._bad if self._bad is not None else np.zeros(self.n, dtype=bool)
+
+
+def _one_chunk(col):
+    if isinstance(col, pa.ChunkedArray):
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
 
 
 def _is_scalar(x: Any) -> bool:
@@ -103,7 +111,7 @@ class Evaluator:
         self.n = table.num_rows
         self.env = env
         self.errors = errors
-        self.branch_masks: dict[int, list[pa.Array]] = {}  # id(Case node) -> masks of the branch that fired
+        self.case_conditions: dict[int, list[pa.Array]] = {}  # id(Case node) -> its evaluated conditions
 
     # ------------------------------------------------------------ entry points
     def array(self, node: ast.Node) -> pa.Array:
@@ -113,7 +121,7 @@ class Evaluator:
     def broadcast(self, x: Any) -> pa.Array:
         if _is_scalar(x):
             return pa.repeat(x, self.n) if x.is_valid else pa.nulls(self.n, x.type)
-        return x.combine_chunks() if isinstance(x, pa.ChunkedArray) else x
+        return _one_chunk(x)
 
     def eval(self, node: ast.Node) -> Any:
         method = getattr(self, "_" + type(node).__name__.lower())
@@ -130,8 +138,7 @@ class Evaluator:
         name = parts[0]
         if name not in self.table.column_names:
             return pa.nulls(self.n)  # absent in this batch (drift); required-ness is checked by the engine
-        arr = self.table.column(name)
-        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        arr = _one_chunk(self.table.column(name))
         for p in parts[1:]:
             if isinstance(p, int):
                 if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
@@ -212,17 +219,19 @@ class Evaluator:
         values = [self.eval(v) for _, v in node.branches]
         default = self.eval(node.default) if node.default is not None else pa.scalar(None)
         values = self.unify(values + [default])
-        taken = np.zeros(self.n, dtype=bool)
-        masks = []
-        for c in conds:
-            cn = c.to_numpy(zero_copy_only=False) & ~taken
-            masks.append(pa.array(cn))
-            taken |= cn
-        masks.append(pa.array(~taken))
-        self.branch_masks[id(node)] = masks
+        self.case_conditions[id(node)] = conds
         if not conds:
             return values[-1]
         return pc.case_when(pc.make_struct(*conds), *[self.broadcast(v) for v in values])
+
+    def branch_taken(self, node: ast.Case) -> np.ndarray:
+        """Which branch of an evaluated CASE each row took (len(branches) for ELSE), as int8."""
+        conds = self.case_conditions[id(node)]
+        k = len(conds)
+        if not conds:
+            return np.full(self.n, k, dtype=np.int8)
+        idx = pc.case_when(pc.make_struct(*conds), *[pa.scalar(i, pa.int8()) for i in range(k)], pa.scalar(k, pa.int8()))
+        return idx.to_numpy(zero_copy_only=False)
 
     # ------------------------------------------------------------ helpers used by kernels
     def guarded(self, name: str, kernel, ctx, *args):
@@ -360,10 +369,8 @@ class Evaluator:
         if pc.any(bad).as_py():
             values = pc.filter(arr, bad).to_pylist()
             idx = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
-            reasons = [""] * self.n
-            for i, v in zip(idx.tolist(), values):
-                reasons[i] = f"cannot cast {_quote(v)} to {target}" + (f" with format {fmt!r}" if fmt else "")
-            self.errors.fail(bad, reasons)
+            suffix = f" with format {fmt!r}" if fmt else ""
+            self.errors.fail(bad, {i: f"cannot cast {_quote(v)} to {target}{suffix}" for i, v in zip(idx.tolist(), values)})
         return out
 
     def hmac(self, x):

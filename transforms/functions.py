@@ -18,7 +18,6 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.casts import safe_cast
 
 
 @dataclass(frozen=True)
@@ -76,15 +75,40 @@ def _first_known(types: list[str]) -> str:
     return next((t for t in types if t not in ("any", "null")), "any")
 
 
+def _all_ascii(arr) -> bool:
+    """True when every byte of the string data is < 0x80 (one pass over the raw buffer, no decoding)."""
+    import numpy as np
+
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    for c in chunks:
+        if not (pa.types.is_string(c.type) or pa.types.is_large_string(c.type)):
+            return False
+        data = c.buffers()[2]
+        if data is not None and data.size and np.frombuffer(data, dtype=np.uint8).max() >= 0x80:
+            return False
+    return True
+
+
+def _ascii_or_utf8(ascii_fn, utf8_fn):
+    """Arrow's ASCII kernels are ~20x faster; use them when the whole batch is ASCII (same result then)."""
+
+    def kernel(ctx, s):
+        if isinstance(s, (pa.Array, pa.ChunkedArray)) and _all_ascii(s):
+            return ascii_fn(s)
+        return utf8_fn(s)
+
+    return kernel
+
+
 # ---------------------------------------------------------------- strings
 register("trim", [S], "string", "Remove white space at both ends.", "trim('  a ') = 'a'")(
-    lambda ctx, s: pc.utf8_trim_whitespace(s))
+    _ascii_or_utf8(pc.ascii_trim_whitespace, pc.utf8_trim_whitespace))
 register("ltrim", [S], "string", "Remove white space at the start.", "ltrim('  a') = 'a'")(
     lambda ctx, s: pc.utf8_ltrim_whitespace(s))
 register("rtrim", [S], "string", "Remove white space at the end.", "rtrim('a  ') = 'a'")(
     lambda ctx, s: pc.utf8_rtrim_whitespace(s))
-register("lower", [S], "string", "Lower-case (Unicode).", "lower('ÄB') = 'äb'")(lambda ctx, s: pc.utf8_lower(s))
-register("upper", [S], "string", "Upper-case (Unicode).", "upper('ab') = 'AB'")(lambda ctx, s: pc.utf8_upper(s))
+register("lower", [S], "string", "Lower-case (Unicode).", "lower('ÄB') = 'äb'")(_ascii_or_utf8(pc.ascii_lower, pc.utf8_lower))
+register("upper", [S], "string", "Upper-case (Unicode).", "upper('ab') = 'AB'")(_ascii_or_utf8(pc.ascii_upper, pc.utf8_upper))
 register("length", [S], "int", "Length in characters.", "length('abc') = 3")(
     lambda ctx, s: pc.cast(pc.utf8_length(s), pa.int64()))
 register("concat", [Param("a"), Param("b")], "string",
