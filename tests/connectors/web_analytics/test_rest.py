@@ -80,7 +80,7 @@ def test_unauthorised_is_a_config_error_and_token_comes_from_env(paging_api, mon
         RestConfig.from_config({"url": paging_api.url, "token": "s3cret"})
 
 
-def test_dead_server_is_retriable(unused_port=None):
+def test_dead_server_is_retriable():
     import socket
 
     s = socket.socket()
