@@ -1,0 +1,374 @@
+"""Benchmark (issue 4): the same N ERP order rows in PostgreSQL, copied three ways, in one run.
+
+    .venv/bin/python bench/sync.py [--rows 1000000] [--url postgresql://postgres:x@127.0.0.1:5432/test]
+
+- (a) bare dlt: ``sql_table(backend="pyarrow")`` → dlt postgres destination (no mapping, no lineage)
+- (b) ADBC round trip: read the table as Arrow, ``adbc_ingest`` it into another schema
+- (c) weftline: ErpSqlSource.read → stamp → land → map (transforms) → load (connectors.crm, PostgreSQL)
+      → lineage; each stage timed; a stage whose package is not there yet is reported as missing
+- extract only (docs/adr/0220-erp-extraction.md): ErpSqlSource with ADBC vs with SQLAlchemy/psycopg2,
+  and dlt's own sql_table pyarrow extract
+
+Every part runs in a fresh child process, so its peak RSS (ru_maxrss, incl. ~the interpreter and
+imports) is its own. Everything is created in schemas named wl_bench_<pid>_* and dropped at the end.
+Ratios are against (b) the ADBC round trip, the named baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+PG_URL = "postgresql://postgres:x@127.0.0.1:5432/test"
+SPEC_FALLBACK = """
+mapping: erp_order_to_account_bench
+version: 1
+description: bench stand-in for mappings/erp_order_to_account.yaml (used only while that spec is missing)
+source: {connector: erp_sql, stream: orders}
+target: {entity: erp_order_revenue, key: [external_id], write: upsert}
+when: "_op = 'upsert'"
+fields:
+  external_id: {expr: "'ERP-O-' || order_id"}
+  account_external_id: {expr: "'ERP-C-' || customer_id"}
+  order_no: {from: order_no, apply: [trim]}
+  stage:
+    from: status
+    map: {open: open, confirmed: open, shipped: won, invoiced: won}
+  revenue: {from: gross_amount, type: float}
+  currency: {from: currency, apply: [upper]}
+  order_date: {from: order_date}
+  owner_email: {from: sales_rep, apply: [lower]}
+  updated_at: {from: updated_at}
+"""
+
+
+# ----------------------------------------------------------------------------- the parts (child side)
+
+
+def _seed(url: str, schema: str, rows: int) -> dict:
+    """N orders (and the other sample tables, empty) in ``schema``, ingested as Arrow with ADBC."""
+    import adbc_driver_postgresql.dbapi as pg
+    import numpy as np
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+    from connectors.erp_sql.sample.tables import METADATA
+    from connectors.erp_sql.urls import libpq_url, sqlalchemy_url
+
+    meta = sa.MetaData(schema=schema)
+    for t in METADATA.tables.values():
+        t.to_metadata(meta)
+    engine = sa.create_engine(sqlalchemy_url(url))
+    with engine.begin() as con:
+        con.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        meta.create_all(con)
+    engine.dispose()
+    rng = np.random.default_rng(4)
+    ids = np.arange(1, rows + 1)
+    cents = rng.integers(100, 2_000_000, rows)
+    t0 = np.datetime64("2026-01-01T00:00:00", "us")
+    at = t0 + (ids * 1_000_000 + rng.integers(0, 999_999, rows)).astype("timedelta64[us]")
+    statuses = np.array(["open", "confirmed", "shipped", "invoiced", "cancelled"])
+    table = pa.table({
+        "order_id": pa.array(ids, pa.int32()),
+        "order_no": pa.array([f"SO-{i:08d}" for i in ids]),
+        "customer_id": pa.array(rng.integers(1, 50_000, rows), pa.int32()),
+        "order_date": pa.array(at.astype("datetime64[D]")),
+        "status": pa.array(statuses[rng.integers(0, 5, rows)]),
+        "currency": pa.array(np.where(ids % 11 == 0, "USD", "EUR")),
+        "net_amount": pa.array(cents / 100.0).cast(pa.decimal128(14, 2)),
+        "tax_amount": pa.array(np.round(cents * 0.19) / 100.0).cast(pa.decimal128(14, 2)),
+        "gross_amount": pa.array(np.round(cents * 1.19) / 100.0).cast(pa.decimal128(14, 2)),
+        "sales_rep": pa.array([f"Rep{i % 97}@Example.com" for i in ids]),
+        "note": pa.nulls(rows, pa.string()),
+        "created_at": pa.array(at, pa.timestamp("us", tz="UTC")),
+        "updated_at": pa.array(at, pa.timestamp("us", tz="UTC")),
+    })
+    with pg.connect(libpq_url(url)) as con, con.cursor() as cur:
+        cur.adbc_ingest("orders", table, mode="append", db_schema_name=schema)
+        con.commit()
+        cur.execute(f'ANALYZE "{schema}"."orders"')
+    return {"rows": rows}
+
+
+def part_adbc_roundtrip(url: str, schema: str, rows: int) -> dict:
+    import adbc_driver_postgresql.dbapi as pg
+
+    from connectors.erp_sql.urls import libpq_url
+
+    target = schema + "_adbc"
+    t0 = time.perf_counter()
+    with pg.connect(libpq_url(url)) as con, con.cursor() as cur:
+        cur.execute(f'SELECT * FROM "{schema}"."orders"')
+        table = cur.fetch_arrow_table()
+        t1 = time.perf_counter()
+        cur.execute(f'CREATE SCHEMA "{target}"')
+        cur.adbc_ingest("orders", table, mode="create", db_schema_name=target)
+        con.commit()
+    t2 = time.perf_counter()
+    return {"seconds": t2 - t0, "rows": table.num_rows, "stages": {"read": t1 - t0, "ingest": t2 - t1}}
+
+
+def part_dlt(url: str, schema: str, rows: int) -> dict:
+    import dlt
+    from dlt.sources.sql_database import sql_table
+
+    from connectors.erp_sql.urls import sqlalchemy_url
+
+    with tempfile.TemporaryDirectory() as d:
+        os.environ["DLT_DATA_DIR"] = d
+        p = dlt.pipeline(pipeline_name=f"{schema}_dlt", destination=dlt.destinations.postgres(url),
+                         dataset_name=f"{schema}_dlt", pipelines_dir=d)
+        res = sql_table(credentials=sqlalchemy_url(url), table="orders", schema=schema, backend="pyarrow",
+                        chunk_size=50_000)
+        t0 = time.perf_counter()
+        p.extract(res)
+        t1 = time.perf_counter()
+        p.normalize()
+        t2 = time.perf_counter()
+        p.load()
+        t3 = time.perf_counter()
+    return {"seconds": t3 - t0, "rows": rows,
+            "stages": {"extract": t1 - t0, "normalize": t2 - t1, "load": t3 - t2}}
+
+
+def part_extract(url: str, schema: str, rows: int, reader: str) -> dict:
+    from connectors.base.home import Home
+    from connectors.erp_sql import ErpSqlSource
+
+    with tempfile.TemporaryDirectory() as d:
+        src = ErpSqlSource({"url": url, "schema": schema, "reader": reader, "reconcile_every": 0}, Home(d))
+        t0 = time.perf_counter()
+        n = sum(b.table.num_rows for b in src.read("orders", {}))
+    return {"seconds": time.perf_counter() - t0, "rows": n}
+
+
+def part_extract_dlt(url: str, schema: str, rows: int) -> dict:
+    from dlt.sources.sql_database import sql_table
+
+    from connectors.erp_sql.urls import sqlalchemy_url
+
+    res = sql_table(credentials=sqlalchemy_url(url), table="orders", schema=schema, backend="pyarrow",
+                    chunk_size=50_000)
+    t0 = time.perf_counter()
+    n = sum(t.num_rows for t in res)
+    return {"seconds": time.perf_counter() - t0, "rows": n}
+
+
+def _plan(home, missing: list[str]):
+    try:
+        from transforms import compile_spec, load_spec, parse_spec
+    except ImportError as exc:
+        missing.append(f"map: transforms not importable ({exc})")
+        return None
+    spec_path = REPO / "mappings" / "erp_order_to_account.yaml"
+    if spec_path.exists():
+        spec = load_spec(spec_path)
+    else:
+        missing.append("map: mappings/erp_order_to_account.yaml not there yet; used the bench's stand-in spec")
+        p = Path(home.root) / "erp_order_to_account_bench.yaml"
+        p.write_text(SPEC_FALLBACK)
+        spec = load_spec(p)
+    return compile_spec(spec, subject_key=home.subject_key())
+
+
+def _destination(home, url: str, schema: str, missing: list[str]):
+    from connectors.crm import open_destination
+
+    try:
+        return open_destination(home, f"{url}?schema={schema}_crm")
+    except ImportError as exc:
+        missing.append(f"load: PostgreSQL CRM destination not importable ({exc}); loaded into DuckDB instead")
+        return open_destination(home)
+
+
+def _lineage(home, missing: list[str]):
+    try:
+        from lineage import open_store
+
+        return open_store(home)
+    except ImportError as exc:
+        missing.append(f"lineage: not importable ({exc})")
+        return None
+
+
+def part_weftline(url: str, schema: str, rows: int) -> dict:
+    import pyarrow as pa
+
+    from connectors.base.home import Home
+    from connectors.base.identity import stamp
+    from connectors.erp_sql import ErpSqlSource
+    from connectors.landing import land
+
+    stages = dict.fromkeys(["read", "stamp", "land", "map", "load", "lineage"], 0.0)
+    missing: list[str] = []
+    with tempfile.TemporaryDirectory() as d:
+        home = Home(d)
+        load_id = time.strftime("%Y%m%dT%H%M%S000000Z", time.gmtime()) + "-bench000"
+        src = ErpSqlSource({"url": url, "schema": schema, "reconcile_every": 0}, home)
+        plan, dest, store = _plan(home, missing), _destination(home, url, schema, missing), _lineage(home, missing)
+        if store is not None:
+            store.recover()
+            store.begin(load_id, dest.name)
+        counts = {"read": 0, "mapped": 0, "quarantined": 0, "filtered": 0, "loaded": 0}
+        t0 = time.perf_counter()
+        it = src.read("orders", {})
+        while True:
+            t = time.perf_counter()
+            batch = next(it, None)
+            stages["read"] += time.perf_counter() - t
+            if batch is None:
+                break
+            t = time.perf_counter()
+            stamped = stamp(batch.table, system="erp_sql", stream="orders", key=["order_id"], position="updated_at",
+                            load_id=load_id)
+            stages["stamp"] += time.perf_counter() - t
+            t = time.perf_counter()
+            land(stamped, home, "erp_sql", "orders", load_id)
+            stages["land"] += time.perf_counter() - t
+            counts["read"] += stamped.num_rows
+            if plan is None:
+                continue
+            t = time.perf_counter()
+            result = plan.apply(stamped, load_id=load_id)
+            stages["map"] += time.perf_counter() - t
+            for key in ("mapped", "quarantined", "filtered"):
+                counts[key] += sum(c[key] for c in result.counts.values())
+            t = time.perf_counter()
+            if store is not None:
+                store.append_received(load_id, stamped)
+                store.append_mapped(load_id, plan.spec, result)
+            stages["lineage"] += time.perf_counter() - t
+            for out in result.outputs:
+                t = time.perf_counter()
+                loaded = dest.load(out.entity, out.table, key=out.key, write=out.write, load_id=load_id)
+                stages["load"] += time.perf_counter() - t
+                counts["loaded"] += loaded.rows
+                t = time.perf_counter()
+                if store is not None:
+                    store.append_loaded(load_id, dest.name, out.entity, out.table, key=out.key)
+                stages["lineage"] += time.perf_counter() - t
+        t = time.perf_counter()
+        if store is not None:
+            store.commit(load_id)
+        stages["lineage"] += time.perf_counter() - t
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "rows": counts["read"], "stages": stages, "counts": counts, "missing": missing,
+            "destination": getattr(dest, "name", "?")}
+
+
+PARTS = {
+    "seed": _seed,
+    "adbc": part_adbc_roundtrip,
+    "dlt": part_dlt,
+    "weftline": part_weftline,
+    "extract_adbc": lambda u, s, n: part_extract(u, s, n, "adbc"),
+    "extract_sqlalchemy": lambda u, s, n: part_extract(u, s, n, "sqlalchemy"),
+    "extract_dlt": part_extract_dlt,
+}
+
+
+def child(part: str, url: str, schema: str, rows: int) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    out = PARTS[part](url, schema, rows)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout.write("\n@@RESULT " + json.dumps(out, default=str) + "\n")
+
+
+# ----------------------------------------------------------------------------- the driver (parent side)
+
+
+def run_part(part: str, url: str, schema: str, rows: int) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", part, "--url", url, "--schema", schema,
+                           "--rows", str(rows)], capture_output=True, text=True, cwd=REPO)
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@RESULT "):
+            return json.loads(line[len("@@RESULT "):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+    return {"error": " | ".join(tail) or f"exit code {proc.returncode}"}
+
+
+def drop_schemas(url: str, prefix: str) -> None:
+    import sqlalchemy as sa
+
+    from connectors.erp_sql.urls import sqlalchemy_url
+
+    engine = sa.create_engine(sqlalchemy_url(url))
+    with engine.begin() as con:
+        names = con.execute(sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
+                            {"p": prefix + "%"}).scalars().all()
+        for n in names:
+            con.execute(sa.text(f'DROP SCHEMA "{n}" CASCADE'))
+    engine.dispose()
+
+
+def report(results: dict, rows: int) -> None:
+    base = results.get("adbc", {}).get("seconds")
+    print(f"\n{rows:,} ERP order rows, PostgreSQL on loopback; baseline = (b) ADBC round trip\n")
+    print(f"{'part':<34}{'seconds':>9}{'rows/s':>13}{'peak MiB':>10}{'× ADBC':>9}")
+    labels = {"adbc": "(b) ADBC read + adbc_ingest", "dlt": "(a) bare dlt sql_table → postgres",
+              "weftline": "(c) weftline read→…→lineage", "extract_adbc": "extract: ErpSqlSource (ADBC)",
+              "extract_sqlalchemy": "extract: ErpSqlSource (SQLAlchemy)", "extract_dlt": "extract: dlt sql_table pyarrow"}
+    for part, label in labels.items():
+        r = results.get(part)
+        if r is None:
+            continue
+        if "error" in r:
+            print(f"{label:<34}  FAILED: {r['error'][:300]}")
+            continue
+        ratio = f"{r['seconds'] / base:8.2f}×" if base else "       -"
+        print(f"{label:<34}{r['seconds']:9.2f}{r['rows'] / r['seconds']:13,.0f}{r['peak_rss_mib']:10.0f}{ratio}")
+        for stage, s in (r.get("stages") or {}).items():
+            print(f"    {stage:<30}{s:9.2f}")
+    w, d = results.get("weftline", {}), results.get("dlt", {})
+    if "seconds" in w and "seconds" in d:
+        print(f"\nweftline vs bare dlt: {d['seconds'] / w['seconds']:.2f}× faster (target ≥ 3×)")
+    if "seconds" in w and base:
+        print(f"weftline vs ADBC round trip: {w['seconds'] / base:.2f}× (target ≤ 2×)")
+    if w.get("counts"):
+        print(f"weftline counts: {w['counts']} → destination {w.get('destination')}")
+    for m in w.get("missing", []):
+        print(f"MISSING  {m}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--url", default=os.environ.get("WEFTLINE_BENCH_PG_URL", PG_URL))
+    ap.add_argument("--parts", default="adbc,dlt,weftline,extract_adbc,extract_sqlalchemy,extract_dlt")
+    ap.add_argument("--child")
+    ap.add_argument("--schema")
+    args = ap.parse_args()
+    if args.child:
+        return child(args.child, args.url, args.schema, args.rows)
+    schema = f"wl_bench_{os.getpid()}"
+    try:
+        t = time.perf_counter()
+        seeded = run_part("seed", args.url, schema, args.rows)
+        if "error" in seeded:
+            sys.exit(f"seeding failed: {seeded['error']}")
+        print(f"seeded {args.rows:,} rows into {schema}.orders in {time.perf_counter() - t:.1f} s", flush=True)
+        results = {}
+        for part in args.parts.split(","):
+            results[part] = run_part(part, args.url, schema, args.rows)
+            r = results[part]
+            print(f"  {part}: {r.get('seconds', 0):.2f} s" if "error" not in r else f"  {part}: FAILED", flush=True)
+        report(results, args.rows)
+    finally:
+        drop_schemas(args.url, schema)
+
+
+if __name__ == "__main__":
+    main()
