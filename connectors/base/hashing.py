@@ -13,15 +13,24 @@ True
 
 from __future__ import annotations
 
+import threading
+
 import duckdb
 import pyarrow as pa
 
 SEPARATOR = "\x1f"  # ASCII unit separator between the parts of a hashed key
 
 
+_local = threading.local()
+
+
 def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET threads = 1")
+    """An in-memory DuckDB connection per thread (opening one costs tens of ms; it holds no data)."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET threads = 1")
+        _local.con = con
     return con
 
 
@@ -45,7 +54,10 @@ def sha256_hex(parts: list[pa.Array | pa.ChunkedArray], length: int = 64) -> pa.
         expr = f"substr({expr}, 1, {int(length)})"
     con = _connect()
     con.register("t", tbl)
-    out = con.sql(f"SELECT {expr} AS h FROM t").to_arrow_table().column("h")
+    try:
+        out = con.sql(f"SELECT {expr} AS h FROM t").to_arrow_table().column("h")
+    finally:
+        con.unregister("t")
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
@@ -69,9 +81,11 @@ def hmac_sha256_hex(values: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:
     tbl = _as_text([values])
     con = _connect()
     con.register("t", tbl)
-    rel = con.sql(
-        "SELECT CASE WHEN p0 IS NULL THEN NULL ELSE sha256($o || unhex(sha256($i || encode(p0)))) END AS h FROM t",
-        params={"o": opad, "i": ipad},
-    )
-    out = rel.to_arrow_table().column("h")
+    try:
+        out = con.sql(
+            "SELECT CASE WHEN p0 IS NULL THEN NULL ELSE sha256($o || unhex(sha256($i || encode(p0)))) END AS h FROM t",
+            params={"o": opad, "i": ipad},
+        ).to_arrow_table().column("h")
+    finally:
+        con.unregister("t")
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
