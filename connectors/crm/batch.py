@@ -19,6 +19,8 @@ connectors.errors.ConfigError: column names the destination would rename: 'Email
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.normalizers.naming.snake_case import NamingConvention
@@ -62,6 +64,13 @@ def keep_last(table: pa.Table, key: list[str]) -> pa.Table:
     if len(last) == table.num_rows:
         return table
     return table.take(pc.take(last, pc.sort_indices(last)))
+
+
+def ids_table(record_ids: "pa.Array | pa.ChunkedArray | Sequence[str]") -> pa.Table:
+    """Record ids as a one-column table ``id`` (to join against, never a row loop)."""
+    if not isinstance(record_ids, (pa.Array, pa.ChunkedArray)):
+        record_ids = pa.array(list(record_ids), pa.string())
+    return pa.table({"id": record_ids.cast(pa.string())})
 
 
 def prepare(

@@ -32,7 +32,7 @@ from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
 from connectors.base.home import Home
 from connectors.base.reserved import LOAD_ID, RECORD_ID, WriteDisposition
 from connectors.crm import pipeline as dltrun
-from connectors.crm.batch import check_names, prepare
+from connectors.crm.batch import check_names, ids_table, prepare
 from connectors.crm.destination import LoadResult, RecordIds
 
 
@@ -114,7 +114,7 @@ class DuckDbDestination:
                 return pa.table({})
             if where_record_ids is None:
                 return con.sql(f"SELECT * FROM {name}").to_arrow_table()
-            con.register("wl_ids", _ids_table(where_record_ids))
+            con.register("wl_ids", ids_table(where_record_ids))
             return con.sql(f"SELECT * FROM {name} WHERE {RECORD_ID} IN (SELECT id FROM wl_ids)").to_arrow_table()
 
     def delete_records(self, entity: str, record_ids: RecordIds) -> int:
@@ -125,7 +125,7 @@ class DuckDbDestination:
             name = self._table(con, entity)
             if name is None:
                 return 0
-            con.register("wl_ids", _ids_table(record_ids))
+            con.register("wl_ids", ids_table(record_ids))
             rows = con.execute(f"DELETE FROM {name} WHERE {RECORD_ID} IN (SELECT id FROM wl_ids)").fetchall()
             return int(rows[0][0]) if rows else 0
 
@@ -139,8 +139,3 @@ class DuckDbDestination:
                 return set()
             col = con.sql(f"SELECT DISTINCT {LOAD_ID} FROM {name} WHERE {LOAD_ID} IS NOT NULL").to_arrow_table()
             return set(col.column(0).to_pylist())
-
-
-def _ids_table(record_ids: RecordIds) -> pa.Table:
-    ids = record_ids if isinstance(record_ids, (pa.Array, pa.ChunkedArray)) else pa.array(list(record_ids), pa.string())
-    return pa.table({"id": ids.cast(pa.string())})

@@ -86,11 +86,18 @@ def postgres() -> str:
 
 
 @pytest.fixture
-def pg_schema(postgres: str) -> Iterator[str]:
-    """A unique schema name for one test, dropped (with everything in it) afterwards."""
-    name = f"wl_crm_test_{uuid.uuid4().hex[:10]}"
-    yield name
+def pg_url(postgres: str) -> Iterator[Callable[..., str]]:
+    """``pg_url(fast_path=True)``: a destination URL on a fresh schema, dropped (with dlt's
+    staging schema) after the test."""
+    made: list[str] = []
+
+    def new(fast_path: bool = True) -> str:
+        made.append(f"wl_crm_test_{uuid.uuid4().hex[:10]}")
+        return f"{postgres}?schema={made[-1]}&fast_path={str(fast_path).lower()}"
+
+    yield new
     with adbc.connect(postgres) as con, con.cursor() as cur:
-        for schema in (name, f"{name}_staging"):
-            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        for name in made:
+            for schema in (name, f"{name}_staging"):
+                cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         con.commit()
