@@ -15,6 +15,7 @@ from transforms.stateful.incidents import incident_schema
 from transforms.stateful.plan import StatefulPlan, compile_stateful
 from transforms.stateful.spec import StatefulSpecError
 from transforms.stateful.state import State, load_state, save_state
+from transforms.stateful.testing import run_events, run_for_test
 
 __all__ = ["State", "StatefulPlan", "StatefulSpecError", "compile_stateful", "incident_schema", "load_state",
-           "save_state"]
+           "run_events", "run_for_test", "save_state"]

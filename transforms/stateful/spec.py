@@ -8,10 +8,11 @@ message names the path of the offending part, e.g. ``stateful.rules[1].rate.wind
 ...                "emit": "open", "recover": {"to": "online", "emit": "close"}}]})
 >>> s.rules[0].name, s.rules[0].hold_us, s.rules[0].recover_to
 ('transition', 120000000, 'online')
->>> parse_section({"key": "device_id", "time": "event_time", "rules": [{"rate": {"window": "1h", "threshold": 3}}]})
-Traceback (most recent call last):
-...
-transforms.stateful.spec.StatefulSpecError: stateful.rules[0].rate: 'baseline' is a required property
+>>> try:
+...     parse_section({"key": "device_id", "time": "event_time", "rules": [{"rate": {"window": "1h", "threshold": 3}}]})
+... except StatefulSpecError as err:
+...     print(err.issues, err.located)
+["stateful.rules[0].rate: 'baseline' is a required property"] [(('stateful', 'rules', 0, 'rate'), "'baseline' is a required property")]
 """
 
 from __future__ import annotations
@@ -33,11 +34,25 @@ RULE_SCOPE = "rule"
 
 
 class StatefulSpecError(ConfigError):
-    """A ``stateful:`` section is invalid; ``issues`` holds every ``path: message``."""
+    """A ``stateful:`` section is invalid; ``issues`` holds every ``path: message``.
+
+    ``located`` holds the same as ``(path, message)`` with ``path`` a tuple from the spec root,
+    e.g. ``("stateful", "rules", 1, "rate", "window")``, so a caller can add ``file:line``.
+    """
 
     def __init__(self, issues: list[str]):
         self.issues = issues
+        self.located = [_split(i) for i in issues]
         super().__init__("; ".join(issues))
+
+
+def _split(issue: str) -> tuple[tuple, str]:
+    where, _, message = issue.partition(": ")
+    parts: list[str | int] = []
+    for piece in where.replace("]", "").split("."):
+        name, *idx = piece.split("[")
+        parts += [name, *(int(i) for i in idx)]
+    return tuple(parts), message
 
 
 @dataclass(frozen=True)
