@@ -1,0 +1,62 @@
+"""``weftline stream INTEGRATION`` — the long-running near-real-time worker (MQTT).
+
+Subscribe → land → ack → process, until SIGTERM/SIGINT (the current micro-batch is
+finished, acked and processed first). Processing is the runner's
+``weftline.runner.stream_processor(integration, home)`` (map → load → lineage) when it
+exists; ``--land-only`` (or its absence) only lands, for another consumer (Airflow) to drain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+
+from connectors.base.home import Home
+from connectors.errors import ConfigError
+
+
+def _processor(integration, home: Home, land_only: bool):
+    if land_only:
+        return None
+    try:
+        from weftline import runner
+    except ImportError:
+        runner = None
+    make = getattr(runner, "stream_processor", None)
+    if make is None:
+        logging.getLogger(__name__).warning("no weftline.runner.stream_processor: landing only")
+        return None
+    return make(integration, home)
+
+
+def stream(
+    integration: str = typer.Argument(..., help="integration name (mappings/<name>.integration.yaml) or path"),
+    mappings_dir: Path = typer.Option(Path("mappings"), help="where the integration and its specs live"),
+    home: Path | None = typer.Option(None, envvar="WEFTLINE_HOME", help="weftline home (default ./.weftline)"),
+    consumer: str = typer.Option("stream-worker", help="this worker's consumer name over the landing zone"),
+    land_only: bool = typer.Option(False, "--land-only", help="land and ack only; do not map or load"),
+    format: str = typer.Option("text", "--format", help="text | json: the final counts"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the near-real-time MQTT worker for INTEGRATION until SIGTERM / Ctrl-C."""
+    from connectors.integration import load_integration
+    from connectors.iot_mqtt.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    h = Home(home)
+    it = load_integration(integration, mappings_dir, home=h, check_specs=False)
+    if it.connector != "iot_mqtt":
+        raise ConfigError(f"{it.name}: `weftline stream` runs iot_mqtt integrations, not {it.connector}")
+    stats = run_worker(dict(it.config), h, _processor(it, h, land_only), consumer=consumer)
+    counts = {"received": stats.received, "acked": stats.acked, "quarantined": stats.quarantined,
+              "landed": stats.landed, "processed_parts": stats.processed_parts,
+              "process_failures": stats.process_failures}
+    if format == "json":
+        typer.echo(json.dumps(counts, sort_keys=True))
+    else:
+        typer.echo(f"stopped: received {stats.received}, acked {stats.acked}, quarantined {stats.quarantined}, "
+                   f"landed {sum(stats.landed.values())}")
