@@ -16,6 +16,7 @@ zero / negative / very large amounts, unicode and stray whitespace.
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -150,3 +151,23 @@ def create_sample_erp(url: str, *, schema: str | None = None, replace: bool = Tr
         return counts
     finally:
         engine.dispose()
+
+
+def ensure_sample_erp(home) -> str:
+    """The SQLite sample ERP at ``<home>/erp.sqlite`` (the erp_orders default), created once; its URL.
+
+    >>> import tempfile
+    >>> from connectors.base.home import Home
+    >>> home = Home(tempfile.mkdtemp())
+    >>> url = ensure_sample_erp(home)
+    >>> url == f"sqlite:///{home.root}/erp.sqlite", ensure_sample_erp(home) == url
+    (True, True)
+    """
+    path = home.root / "erp.sqlite"
+    url = f"sqlite:///{path}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".erp.sqlite.tmp-{os.getpid()}")
+        create_sample_erp(f"sqlite:///{tmp}")
+        os.replace(tmp, path)
+    return url
