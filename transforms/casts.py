@@ -31,7 +31,10 @@ def _bisect(arr: pa.Array, convert) -> tuple[pa.Array, pa.Array]:
         return out, pa.array(np.zeros(len(arr), dtype=bool))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
         if len(arr) == 1:
-            probe = convert(pa.nulls(1, arr.type))
+            try:
+                probe = convert(pa.nulls(1, arr.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
+                probe = pa.nulls(1)
             return probe, pa.array([True])
         mid = len(arr) // 2
         lo, lo_bad = _bisect(arr.slice(0, mid), convert)
@@ -103,6 +106,11 @@ def converter(target: str, fmt: str | None = None, tz: str | None = None):
             return _to_date(arr, fmt)
         if kind in ("int", "float", "decimal") and pa.types.is_string(arr.type):
             arr = pc.utf8_trim_whitespace(arr)
+        if kind == "decimal":
+            if pa.types.is_floating(arr.type):
+                arr = pc.round(arr, ndigits=out_type.scale, round_mode="half_to_even")
+            elif pa.types.is_integer(arr.type):
+                arr = pc.cast(arr, pa.decimal128(38, out_type.scale))
         if kind == "string" and pa.types.is_timestamp(arr.type):
             return pc.strftime(arr, format=fmt or "%Y-%m-%dT%H:%M:%S.%fZ" if arr.type.tz else "%Y-%m-%dT%H:%M:%S")
         return pc.cast(arr, out_type, safe=True)

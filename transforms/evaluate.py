@@ -322,6 +322,32 @@ class Evaluator:
         safe = pc.if_else(long_enough, arr, pa.scalar(None, arr.type))
         return pc.list_element(safe, i)
 
+    def whole_seconds(self, t):
+        """Timestamps truncated to seconds (Arrow's %S prints the fraction of finer units)."""
+        t = self.broadcast(t)
+        if pa.types.is_timestamp(t.type) and t.type.unit != "s":
+            return pc.floor_temporal(t, unit="second").cast(pa.timestamp("s", tz=t.type.tz))
+        return t
+
+    def list_text(self, items):
+        """A list array with text items (nulls dropped), ready for joining."""
+        items = self.broadcast(items)
+        if pa.types.is_null(items.type):
+            return pa.nulls(self.n, pa.list_(pa.string()))
+        value_type = items.type.value_type
+        if not pa.types.is_string(value_type):
+            items = items.cast(pa.list_(pa.string()))
+        flat = pc.list_flatten(items)
+        parents = pc.list_parent_indices(items)
+        keep = pc.is_valid(flat)
+        if pc.all(keep).as_py() is not False:
+            return items
+        flat, parents = pc.filter(flat, keep), pc.filter(parents, keep)
+        lengths = np.bincount(parents.to_numpy(), minlength=len(items))
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        rebuilt = pa.ListArray.from_arrays(offsets, flat)
+        return pc.if_else(pc.is_null(items), pa.scalar(None, rebuilt.type), rebuilt)
+
     def regex_extract(self, s, pattern: str, group: int):
         import re
 

@@ -152,6 +152,17 @@ register("contains_any", [S, Param("words", "string", literal=True)], "bool",
          "contains_any('I want a REFUND', 'refund,cancel') = true", category="string")(
     lambda ctx, s, words: ctx.contains_any(s, words))
 
+# ---------------------------------------------------------------- lists
+L = Param("items", "list")
+register("list_join", [L, Param("sep", "string", literal=True)], "string",
+         "Join the text items of a list with a separator (null items skipped).", "list_join(['a', 'b'], ', ') = 'a, b'",
+         category="list")(lambda ctx, items, sep: pc.binary_join(ctx.list_text(items), sep))
+register("list_length", [L], "int", "Number of items in a list (null for a null list).", "list_length(['a', 'b']) = 2",
+         category="list")(lambda ctx, items: pc.cast(pc.list_value_length(items), pa.int64()))
+register("list_get", [L, Param("index", "int", literal=True)], "any",
+         "The item at a 0-based index; null when the list is shorter.", "list_get(['a', 'b'], 1) = 'b'",
+         category="list")(lambda ctx, items, index: ctx.list_get(items, index))
+
 # ---------------------------------------------------------------- numbers
 register("round", [X, Param("digits", "int", literal=True, optional=True, default=0)],
          lambda ts: "int" if len(ts) == 1 and ts[0] == "int" else "float",
@@ -196,7 +207,7 @@ register("date_diff", [Param("unit", "string", literal=True), Param("start", "ti
     lambda ctx, unit, a, b: ctx.date_diff(unit, a, b))
 register("format_date", [T, Param("format", "string", literal=True)], "string", "Format a date or timestamp (strftime).",
          "format_date(to_date('2026-11-24'), '%d.%m.%Y') = '24.11.2026'", category="date")(
-    lambda ctx, t, fmt: pc.strftime(t, format=fmt))
+    lambda ctx, t, fmt: pc.strftime(ctx.whole_seconds(t), format=fmt))
 
 # ---------------------------------------------------------------- casts (bad values are quarantined)
 def _cast_fn(target):

@@ -15,7 +15,7 @@ from connectors.errors import WeftlineError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="weftline: declarative mappings from ERP, HIS, IoT, call and web analytics into the CRM, with record-level lineage.")
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 DEFAULT_SPECS = Path("mappings")
