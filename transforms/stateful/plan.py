@@ -33,7 +33,7 @@ from transforms.stateful.incidents import incident_schema, to_table
 from transforms.stateful.rates import rate_evaluations
 from transforms.stateful.resolve import Resolver, Scopes
 from transforms.stateful.runs import status_runs
-from transforms.stateful.spec import StatefulSection, parse_section
+from transforms.stateful.spec import StatefulSection, StatefulSpecError, parse_section
 from transforms.stateful.state import BUFFER_BASE, State
 from transforms.stateful.transitions import transition_items
 
@@ -131,6 +131,19 @@ class StatefulPlan:
             m = pc.fill_null(work.column(match_column(r.name)), False).to_numpy(zero_copy_only=False)
             keep |= m & (t >= final - r.window_us - r.baseline_us)
         return work.filter(pa.array(keep))
+
+
+def check_stateful(section: dict) -> list[tuple[tuple, str]]:
+    """Every problem of a ``stateful:`` section as ``(path from the spec root, message)``; [] when valid.
+
+    >>> check_stateful({"key": "device_id", "time": "event_time", "rules": [{"transition": {"field": "s", "to": "x", "for": "2x"}}]})
+    [(('stateful', 'rules', 0, 'transition', 'for'), "'2x' is not a duration like 90s, 30m, 1h30m, 2d (units ms, s, m, h, d)")]
+    """
+    try:
+        parse_section(section)
+    except StatefulSpecError as err:
+        return err.located
+    return []
 
 
 def compile_stateful(section: dict, spec_id: str) -> StatefulPlan:

@@ -117,11 +117,26 @@ def _path(parts) -> str:
     return out
 
 
+_DURATIONS = {"for", "window", "baseline", "lateness", "cooldown"}
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    last = err.absolute_path[-1] if err.absolute_path else None
+    if last in _DURATIONS and err.validator in ("oneOf", "pattern", "type", "minimum"):
+        return f"{err.instance!r} is not a duration like 90s, 30m, 1h30m, 2d (units ms, s, m, h, d)"
+    if last == "threshold" and err.validator in ("oneOf", "pattern", "type", "exclusiveMinimum"):
+        return f"{err.instance!r} is not a percentage like 300% (or a ratio above 0 like 3.0)"
+    if err.validator == "oneOf" and isinstance(err.instance, dict) and "rules" in err.absolute_path:
+        return "a rule needs exactly one of `transition` or `rate`"
+    return err.message.replace("Additional properties are not allowed", "unknown key(s)")
+
+
 def _schema_issues(section: Any) -> list[str]:
     issues = []
     for err in sorted(_validator().iter_errors(section), key=lambda e: list(map(str, e.absolute_path))):
-        best = jsonschema.exceptions.best_match([err])
-        issues.append(f"{_path(best.absolute_path)}: {best.message}")
+        best = err if err.validator == "oneOf" and err.absolute_path and err.absolute_path[-1] in _DURATIONS \
+            else jsonschema.exceptions.best_match([err])
+        issues.append(f"{_path(best.absolute_path)}: {_message(best)}")
     return issues
 
 
