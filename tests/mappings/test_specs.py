@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from transforms import load_spec
-from transforms.spec_tests import discover, run_spec_tests, test_file_for
+from transforms.spec_tests import discover, run_spec_tests
+from transforms.spec_tests import test_file_for as spec_test_file
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 SPECS = discover([MAPPINGS])
@@ -22,7 +23,7 @@ def test_the_mission_specs_are_there():
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
 def test_spec_validates_and_its_cases_pass(spec):
     load_spec(spec)
-    assert test_file_for(spec).exists(), f"{spec.name} has no test file beside it"
+    assert spec_test_file(spec).exists(), f"{spec.name} has no test file beside it"
     results = run_spec_tests(spec)
     assert results, "no cases"
     failed = [f"{r.title}: {'; '.join(r.problems)}" for r in results if not r.ok]
