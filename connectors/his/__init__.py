@@ -7,7 +7,8 @@ Public API (the rest of the package is internal):
 - :func:`hl7_path` — ``"PID-5.1"`` → ``"segments.PID[0].f5[0].c1"`` (see docs/hl7-notation.md).
 - :func:`read_hl7` — bytes of a drop → (records, rejected), e.g. for ``weftline preview --input x.hl7``.
 - :func:`read_fhir` — a JSON / Bundle / NDJSON file → ({stream: records}, {stream: rejected}).
-- :func:`serve_mllp` (async), :func:`start_in_thread` (sync), :func:`send_messages` — MLLP.
+- :func:`serve_mllp` (async), :func:`start_in_thread` (sync, background), :func:`run_mllp` (blocking
+  worker until SIGTERM), :func:`send_messages` (client) — MLLP.
 - :func:`read_stream` — everything landed for a stream, one row per record id.
 
 >>> hl7_path("OBX[2]-5.1")
@@ -25,7 +26,7 @@ from connectors.his.fhir_files import read_fhir_file
 from connectors.his.fhir_records import to_tables
 from connectors.his.hl7_table import read_drop as read_hl7
 from connectors.his.landing import read_stream
-from connectors.his.mllp import send_messages, serve_mllp, start_in_thread
+from connectors.his.mllp import run_mllp, send_messages, serve_mllp, start_in_thread
 from connectors.his.notation import hl7_path
 from connectors.his.source import HisSource
 
@@ -39,5 +40,5 @@ def read_fhir(path: str | Path) -> tuple[dict[str, pa.Table], dict[str, pa.Table
     return good, invalid
 
 
-__all__ = ["HisSource", "hl7_path", "read_hl7", "read_fhir", "serve_mllp", "start_in_thread", "send_messages",
-           "read_stream"]
+__all__ = ["HisSource", "hl7_path", "read_hl7", "read_fhir", "serve_mllp", "start_in_thread", "run_mllp",
+           "send_messages", "read_stream"]

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ class _Lander:
         self.home, self.stream, self.load_id = home, stream, load_id
         self.max_batch, self.max_wait, self.on_landed, self.counts = max_batch, max_wait, on_landed, counts
         self.queue: asyncio.Queue[tuple[Inbound, asyncio.Future]] = asyncio.Queue()
+        self.busy = False
 
     async def submit(self, inbound: Inbound) -> _Outcome:
         fut = asyncio.get_running_loop().create_future()
@@ -100,6 +102,7 @@ class _Lander:
         loop = asyncio.get_running_loop()
         while True:
             items = [await self.queue.get()]
+            self.busy = True
             deadline = loop.time() + self.max_wait
             while len(items) < self.max_batch and (left := deadline - loop.time()) > 0:
                 try:
@@ -110,6 +113,14 @@ class _Lander:
             for (_, fut), outcome in zip(items, outcomes):
                 if not fut.done():
                     fut.set_result(outcome)
+            self.busy = False
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) until what was submitted is landed and answered."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while (self.busy or not self.queue.empty()) and loop.time() < end:
+            await asyncio.sleep(0.01)
 
     def _write(self, items: list[Inbound]) -> list[_Outcome]:
         good = [i for i in items if i.record is not None]
@@ -158,11 +169,15 @@ class MllpListener:
     load_id: str
     stream: str
     counts: dict[str, int]
+    _lander: _Lander | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
-    async def close(self) -> None:
+    async def close(self, drain_timeout: float = 5.0) -> None:
+        """Stop accepting, let the lander finish what it holds (bounded), then stop it."""
         self.server.close()
         await self.server.wait_closed()
+        if self._lander:
+            await self._lander.drain(drain_timeout)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -207,7 +222,36 @@ async def serve_mllp(home: Home, host: str = "127.0.0.1", port: int = 0, *, stre
     server = await start_hl7_server(lambda r, w: _answer(r, w, lander), host, port, limit=max_message_bytes)
     bound_host, bound_port = server.sockets[0].getsockname()[:2]
     log.info("MLLP listening on %s:%d, landing into his/%s/%s", bound_host, bound_port, stream, load_id)
-    return MllpListener(server, bound_host, bound_port, load_id, stream, counts, [task])
+    return MllpListener(server, bound_host, bound_port, load_id, stream, counts, lander, [task])
+
+
+DEFAULT_PORT = 2575  # the port IANA registered for HL7 over MLLP
+
+
+def run_mllp(config: Mapping[str, Any], home: Home, stop: threading.Event | None = None,
+             on_landed: Callable[[Path], None] | None = None) -> dict[str, int]:
+    """Blocking worker (``weftline stream`` for a his integration): serve until SIGINT/SIGTERM or ``stop``.
+
+    Config: ``mllp_host`` (default 127.0.0.1), ``mllp_port`` (default 2575), ``mllp_stream``.
+    Returns the counts (accepted, rejected, failed).
+    """
+
+    async def main() -> dict[str, int]:
+        listener = await serve_mllp(home, config.get("mllp_host", "127.0.0.1"),
+                                    int(config.get("mllp_port", DEFAULT_PORT)),
+                                    stream=config.get("mllp_stream", STREAM), on_landed=on_landed)
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, done.set)
+        if stop is not None:
+            threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)), daemon=True).start()
+        await done.wait()
+        await listener.close()
+        return dict(listener.counts)
+
+    return asyncio.run(main())
 
 
 class ThreadedListener:

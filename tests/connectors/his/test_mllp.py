@@ -129,3 +129,32 @@ def test_concurrent_senders_each_get_their_own_ack(home, listener):
     assert got == [[f"C{k}-{i}" for i in range(10)] for k in range(4)]
     landed = read_stream(home)
     assert sorted(landed.column("message_control_id").to_pylist()) == sorted(c for g in got for c in g)
+
+
+def test_blocking_worker_serves_until_stopped(home):
+    import socket
+    import threading
+
+    with socket.socket() as s:  # a free port for the worker's fixed-port config
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stop, out = threading.Event(), {}
+    from connectors.his.mllp import run_mllp
+
+    worker = threading.Thread(target=lambda: out.update(run_mllp({"mllp_port": port}, home, stop)))
+    worker.start()
+    try:
+        for _ in range(100):
+            try:
+                acks = send_messages("127.0.0.1", port, [MSG, MSG.replace("CTRL-1", "CTRL-2")])
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(30)
+    assert [a.code for a in acks] == ["AA", "AA"]
+    assert out == {"accepted": 2, "rejected": 0, "failed": 0}
+    assert read_stream(home).num_rows == 2
