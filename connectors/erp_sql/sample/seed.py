@@ -63,7 +63,7 @@ def _order_amounts(rng: random.Random, i: int) -> tuple[str, str, str]:
         return "0.00", "0.00", "0.00"
     if i == 2:
         return "999999999999.99", "0.00", "999999999999.99"  # the largest NUMERIC(14,2)
-    net = _money(rng, -500, 20000) if i % 23 == 0 else _money(rng, 10, 20000)  # a credit note now and then
+    net = -_money(rng, 1, 500) if i % 23 == 0 else _money(rng, 10, 20000)  # a credit note now and then
     tax = (net * Decimal("0.19")).quantize(Decimal("0.01"))
     return str(net), str(tax), str(net + tax)
 
