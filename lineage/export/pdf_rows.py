@@ -73,7 +73,7 @@ def _layout(widths: Sequence[float], rows: Sequence[tuple]) -> _Laid:
     for font in set(fonts):
         pick = np.flatnonzero(font_of == font)
         w = text_widths([texts[i] for i in pick], font, SIZE)
-        fit[pick] = w <= np.asarray(room)[pick]  # NaN (not ASCII) compares False: measured one by one
+        fit[pick] = w <= np.asarray(room)[pick]  # NaN (not WinAnsi) compares False: measured one by one
     lines = [[t] if ok and "\n" not in t else fit_lines(t, f, SIZE, r)
              for t, ok, f, r in zip(texts, fit.tolist(), fonts, room)]
     cells, heights, i = [], [], 0
@@ -120,18 +120,21 @@ class RowTable(Flowable):
         return RowTable(self.widths, self.header, (), _laid=self._laid, _span=(start, end))
 
     def draw(self) -> None:
-        """Backgrounds, then rules, then all text in one text object: few state changes per page."""
+        """Shading (one path per colour), a frame, then all text in one text object."""
         c, total = self.canv, sum(self.widths)
         rows = self._page_rows()
         for colour, want in ((HEADER_BG, "header"), (HEAD_BG, "head"), (ZEBRA_BG, "zebra")):
-            c.setFillColor(colour)
-            for kind, y, h, _ in rows:
-                if kind == want:
-                    c.rect(0, y - h, total, h, stroke=0, fill=1)
+            boxes = [(y - h, h) for kind, y, h, _ in rows if kind == want]
+            if boxes:
+                path = c.beginPath()
+                for bottom, h in boxes:
+                    path.rect(0, bottom, total, h)
+                c.setFillColor(colour)
+                c.drawPath(path, stroke=0, fill=1)
         c.setFillColor(colors.black)
         c.setStrokeColor(RULE)
         c.setLineWidth(0.25)
-        c.lines([(0, y - h, total, y - h) for _, y, h, _ in rows])
+        c.lines([(0, y - h, total, y - h) for kind, y, h, _ in rows if kind in ("header", "head")])
         c.setLineWidth(0.4)
         c.rect(0, 0, total, self.height, stroke=1, fill=0)
         text = c.beginText()

@@ -68,8 +68,7 @@ def fit_lines(text: str, font: str, size: float, width: float, max_lines: int = 
         return [text]  # the fast path: most cells fit on one line
     lines: list[str] = []
     for para in text.splitlines() or [""]:
-        for line in _wrap_words(para, font, size, width):
-            lines.extend(_break_word(line, font, size, width))
+        lines.extend(_wrap(para, font, size, width))
         if len(lines) > max_lines:
             break
     if len(lines) > max_lines:
@@ -103,29 +102,66 @@ def _width_table(font: str) -> np.ndarray:
 
 
 def text_widths(texts: list[str], font: str, size: float) -> np.ndarray:
-    """Widths of many texts at once (one encode, one table look-up); NaN where a text is not ASCII.
+    """Widths of many texts at once (one encode, one table look-up); NaN where a text is not WinAnsi.
 
-    >>> text_widths(["ab", "", "é", "W"], "Helvetica", 10).round(2).tolist()
-    [11.12, 0.0, nan, 9.44]
+    >>> text_widths(["ab", "", "é…", "W", "北"], "Helvetica", 10).round(2).tolist()
+    [11.12, 0.0, 15.56, 9.44, nan]
     """
     if not texts:
         return np.zeros(0)
-    buf = "\x00".join(texts).encode("ascii", "replace")
+    buf = "\x00".join(texts).encode("cp1252", "replace")  # one byte per character, "?" for the rest
     cum = np.concatenate([[0.0], np.cumsum(_width_table(font)[np.frombuffer(buf, dtype=np.uint8)])])
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
     out = (cum[starts + lengths] - cum[starts]) * size / 1000
-    ascii_ok = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
-    out[~ascii_ok] = np.nan
+    for i in np.flatnonzero(~np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))):
+        if not _winansi(texts[i]):
+            out[i] = np.nan
     return out
 
 
+def _winansi(text: str) -> bool:
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _wrap(para: str, font: str, size: float, width: float) -> list[str]:
+    """Greedy lines at spaces, words wider than a line broken by character; one numpy pass per text.
+
+    >>> _wrap("aaa bbb " + "c" * 40, "Helvetica", 10, 60)
+    ['aaa bbb', 'cccccccccccc', 'cccccccccccc', 'cccccccccccc', 'cccc']
+    """
+    try:
+        codes = para.encode("cp1252")
+    except UnicodeEncodeError:
+        return [piece for line in _wrap_words(para, font, size, width) for piece in _break_word(line, font, size, width)]
+    cum = np.concatenate(([0.0], np.cumsum(_width_table(font)[np.frombuffer(codes, dtype=np.uint8)]) * size / 1000))
+    out, start, n = [], 0, len(para)
+    while start < n:
+        end = int(np.searchsorted(cum, cum[start] + width, side="right")) - 1  # characters [start, end) fit
+        if end >= n:
+            out.append(para[start:])
+            break
+        cut = para.rfind(" ", start + 1, end + 1)  # a space may sit just past the fitting part
+        if cut > start:
+            out.append(para[start:cut])
+            start = cut + 1
+        else:
+            end = max(end, start + 1)
+            out.append(para[start:end])
+            start = end
+    return out or [""]
+
+
 def _wrap_words(para: str, font: str, size: float, width: float) -> list[str]:
-    """Greedy line filling at spaces (words wider than a line are left for ``_break_word``)."""
-    space = text_width(" ", font, size)
+    """Greedy line filling at spaces for text outside WinAnsi (reportlab measures it, with substitutions)."""
+    space = stringWidth(" ", font, size)
     lines, line, used = [], [], 0.0
     for word in para.split(" "):
-        w = text_width(word, font, size)
+        w = stringWidth(word, font, size)
         if line and used + space + w > width:
             lines.append(" ".join(line))
             line, used = [], 0.0
@@ -137,9 +173,9 @@ def _wrap_words(para: str, font: str, size: float, width: float) -> list[str]:
 
 def _break_word(line: str, font: str, size: float, width: float) -> list[str]:
     out = []
-    while text_width(line, font, size) > width:
-        n = max(1, int(len(line) * width / text_width(line, font, size)))
-        while n > 1 and text_width(line[:n], font, size) > width:
+    while stringWidth(line, font, size) > width:
+        n = max(1, int(len(line) * width / stringWidth(line, font, size)))
+        while n > 1 and stringWidth(line[:n], font, size) > width:
             n -= 1
         out.append(line[:n])
         line = line[n:]

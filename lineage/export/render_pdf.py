@@ -216,11 +216,11 @@ def _source_rows(n: int, total: int, src: dict[str, Any]) -> list[tuple]:
 
 def _outcome_rows(s: dict[str, Any], crm: dict, loads: dict) -> list[tuple]:
     if s["step"] != "mapped":
-        return [("note", f"→ {s['step']} by {_spec(s)} (target {s['entity']}) at {s['at']}: {s['reason'] or ''}")]
-    rows: list[tuple] = [("note", f"→ mapped by {_spec(s)} at {s['at']}{_rules(s['rules'])}; "
+        return [("note", f"» {s['step']} by {_spec(s)} (target {s['entity']}) at {s['at']}: {s['reason'] or ''}")]
+    rows: list[tuple] = [("note", f"» mapped by {_spec(s)} at {s['at']}{_rules(s['rules'])}; "
                                   f"became {s['entity']} {s['target_key']} (record {s['record_id']})")]
     for ld in loads.get(s["record_id"], []):
-        rows.append(("note", f"→ loaded into {ld['destination']} at {ld['at']}, load {ld['load_id']}"))
+        rows.append(("note", f"» loaded into {ld['destination']} at {ld['at']}, load {ld['load_id']}"))
     record = crm.get((s["entity"], s["record_id"]))
     if record is not None:
         rows += _values(record["fields"], f"{record['entity']}")
