@@ -39,6 +39,7 @@ from hl7.parser import create_parse_plan
 
 from connectors.errors import SkippableError
 
+
 class MessageRejected(SkippableError):
     """A message a receiver cannot take; ``code`` is its HL7 error code (table 0357) for the ACK's ERR-3."""
 
