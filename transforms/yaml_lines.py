@@ -80,6 +80,8 @@ def load_with_lines(text: str) -> Located:
         raise YamlError(f"YAML: {err.problem or err.context}", (mark.line + 1) if mark else 1) from None
     except yaml.YAMLError as err:
         raise YamlError(f"YAML: {err}", 1) from None
+    except RecursionError:  # PyYAML composes recursively: a hostile file nests thousands deep
+        raise YamlError("nesting deeper than 64 levels", 1) from None
     out = Located(data=None)
     if node is None:
         return out
@@ -88,14 +90,21 @@ def load_with_lines(text: str) -> Located:
     return out
 
 
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp"))
+
+
 def _check_aliases(node: yaml.Node, seen: set | None = None, depth: int = 0) -> None:
-    """Refuse alias bombs: a node reached twice (YAML anchors) or nesting deeper than 64."""
+    """Refuse alias bombs (a node reached twice), nesting deeper than 64, and tags other than plain ones
+    (``!!python/...`` and the like are refused even on lists and mappings, where SafeLoader would not look)."""
     seen = set() if seen is None else seen
     if depth > 64:
         raise YamlError("nesting deeper than 64 levels", node.start_mark.line + 1)
     if id(node) in seen and not isinstance(node, yaml.ScalarNode):
         raise YamlError("YAML anchors/aliases are not allowed in specs", node.start_mark.line + 1)
     seen.add(id(node))
+    if node.tag not in _PLAIN_TAGS:
+        raise YamlError(f"YAML tag {node.tag!r} is not allowed in specs (plain values, lists and mappings only)",
+                        node.start_mark.line + 1)
     children = []
     if isinstance(node, yaml.MappingNode):
         children = [n for pair in node.value for n in pair]

@@ -27,6 +27,7 @@ from transforms.expr import ast
 MAX_LENGTH = 4000  # characters of one expression
 MAX_DEPTH = 32  # nesting of parentheses / brackets
 MAX_NODES = 500  # nodes in one tree
+MAX_TREE_DEPTH = 200  # levels of the parse tree (a parenthesis adds 5); bounds chains of `not`, `-` and CASE too
 
 
 class ExprError(ValueError):
@@ -168,6 +169,16 @@ def _check_bounds(text: str) -> None:
             depth -= 1
 
 
+def _tree_depth(tree: Tree) -> int:
+    """Depth of a parse tree, computed without recursion (the tree may be hostile)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in node.children if isinstance(c, Tree))
+    return deepest
+
+
 def _describe(err: UnexpectedInput) -> ExprError:
     col = getattr(err, "column", 0) or 0
     if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
@@ -194,6 +205,8 @@ def parse(text: str) -> ast.Node:
         raise e from None
     except RecursionError:
         raise ExprError(f"nesting deeper than {MAX_DEPTH}") from None
+    if _tree_depth(tree) > MAX_TREE_DEPTH:
+        raise ExprError("expression nests too deeply (operators, parentheses, CASE)")
     node = _ToAst().transform(tree)
     if isinstance(node, (Tree, Token)):  # pragma: no cover - the grammar maps every rule
         raise ExprError("cannot parse expression")
