@@ -29,12 +29,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import pyarrow as pa
-from paho.mqtt.client import topic_matches_sub
 
 from connectors.base.source import REJECTED_SCHEMA, rejected
 from connectors.errors import SkippableError
-from connectors.iot_mqtt.config import MqttConfig, TopicRoute
-from connectors.iot_mqtt.records import DEVICE_STATUS, MESSAGE_FIELDS, SPARKPLUG, SPARKPLUG_EVENTS, STATUS_REASONS
+from connectors.iot_mqtt.config import MqttConfig, Router, TopicRoute
+from connectors.iot_mqtt.records import DEVICE_STATUS, JSON_MESSAGE, SPARKPLUG, SPARKPLUG_EVENTS, STATUS_REASONS
 from connectors.iot_mqtt.sparkplug.payload import decode_payload
 from connectors.iot_mqtt.sparkplug.topic import parse_topic
 from connectors.iot_mqtt.sparkplug.tracker import Tracker
@@ -62,17 +61,11 @@ class Message(NamedTuple):
 class Decoded:
     tables: dict[str, pa.Table] = field(default_factory=dict)
     rejected: pa.Table = field(default_factory=REJECTED_SCHEMA.empty_table)
+    sparkplug: bool = False  # the Sparkplug tracker changed: persist its state
 
     @property
     def counts(self) -> dict[str, int]:
         return {**{s: t.num_rows for s, t in self.tables.items()}, "quarantined": self.rejected.num_rows}
-
-
-def route_of(topic: str, cfg: MqttConfig) -> TopicRoute | None:
-    for r in cfg.topics:
-        if topic_matches_sub(r.filter, topic):
-            return r
-    return None
 
 
 def _event_ms(value: Any) -> int:
@@ -132,10 +125,11 @@ class _Rows:
         self.by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.json_payloads: dict[str, list[Any]] = defaultdict(list)
         self.rejected: list[tuple[str, str, bytes]] = []
+        self.sparkplug = False  # did the batch touch the Sparkplug tracker?
 
 
-def _one(m: Message, cfg: MqttConfig, tracker: Tracker, rows: _Rows) -> None:
-    route = route_of(m.topic, cfg)
+def _one(m: Message, cfg: MqttConfig, router: Router, tracker: Tracker, rows: _Rows) -> None:
+    route = router.route(m.topic)
     if route is None:
         raise SkippableError("unknown topic: no configured topic filter matches")
     if len(m.payload) > cfg.max_payload_bytes:
@@ -143,6 +137,7 @@ def _one(m: Message, cfg: MqttConfig, tracker: Tracker, rows: _Rows) -> None:
     sha = hashlib.sha256(m.payload).hexdigest()
     if route.format == "sparkplug":
         _sparkplug(m, route, sha, tracker, rows)
+        rows.sparkplug = True
         return
     doc = _parse_json(m)
     ms = _json_time(doc, route, m.received_ms)
@@ -154,7 +149,9 @@ def _one(m: Message, cfg: MqttConfig, tracker: Tracker, rows: _Rows) -> None:
             "received_time": m.received_ms, "topic": m.topic, "source": "json", "bd_seq": None,
             "event_key": f"{m.topic}/{sha}", "payload_json": m.payload.decode()})
         return
-    rows.by_stream[route.stream].append(_base(m, route, sha, ms, device))
+    row = _base(m, route, sha, ms, device)
+    row["payload_json"] = m.payload.decode()
+    rows.by_stream[route.stream].append(row)
     rows.json_payloads[route.stream].append(doc)
 
 
@@ -189,8 +186,7 @@ def _has_empty_struct(t: pa.DataType) -> bool:
 
 
 def _json_table(rows: list[dict[str, Any]], payloads: list[Any]) -> pa.Table:
-    t = pa.Table.from_pylist(rows, schema=pa.schema(MESSAGE_FIELDS))
-    t = t.append_column("payload_json", pa.array([json.dumps(p, separators=(",", ":")) for p in payloads]))
+    t = pa.Table.from_pylist(rows, schema=JSON_MESSAGE)
     try:
         parsed = pa.array(payloads)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
@@ -200,16 +196,18 @@ def _json_table(rows: list[dict[str, Any]], payloads: list[Any]) -> pa.Table:
     return t
 
 
-def decode_batch(messages: list[Message], cfg: MqttConfig, tracker: Tracker) -> Decoded:
+def decode_batch(messages: list[Message], cfg: MqttConfig, tracker: Tracker, router: Router | None = None
+                 ) -> Decoded:
     """Decode one micro-batch; updates ``tracker`` (Sparkplug state) as it goes."""
     rows = _Rows()
+    router = router or Router(cfg.topics)
     for m in messages:
         try:
-            _one(m, cfg, tracker, rows)
+            _one(m, cfg, router, tracker, rows)
         except SkippableError as exc:
             raw = m.payload[: cfg.max_payload_bytes]
             rows.rejected.append((m.topic, str(exc), raw))
-    out = Decoded(rejected=rejected(rows.rejected))
+    out = Decoded(rejected=rejected(rows.rejected), sparkplug=rows.sparkplug)
     fmt = {r.stream: r.format for r in cfg.topics}
     for stream, recs in rows.by_stream.items():
         if stream == STATUS_STREAM or fmt.get(stream) == "json_status":

@@ -7,7 +7,7 @@ Layout: ``landing/iot_mqtt/<stream>/<load_id>/part-N.parquet`` and
 
 >>> import tempfile
 >>> from connectors.base.home import Home
->>> from connectors.iot_mqtt.config import MqttConfig
+>>> from connectors.iot_mqtt.config import MqttConfig, Router
 >>> from connectors.iot_mqtt.decode import Message
 >>> cfg = MqttConfig.from_dict({"client_id": "w", "topics": [{"filter": "d/+/t", "stream": "telemetry"}]})
 >>> ing = Ingestor(cfg, Home(tempfile.mkdtemp()))
@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from connectors.base.home import Home
 from connectors.base.identity import stamp
-from connectors.iot_mqtt.config import MqttConfig
+from connectors.iot_mqtt.config import MqttConfig, Router
 from connectors.iot_mqtt.decode import EVENTS_STREAM, STATUS_STREAM, Message, decode_batch
 from connectors.iot_mqtt.sparkplug.tracker import Tracker
 from connectors.landing import land
@@ -65,6 +65,7 @@ class Ingestor:
         self.state = StateStore(home)
         self._state_key = f"{cfg.client_id}.sparkplug"
         self.tracker = Tracker(self.state.get(SYSTEM, self._state_key))
+        self.router = Router(cfg.topics)
         self._loads: dict[str, tuple[str, int]] = {}  # stream -> (load id, parts written)
 
     def _load_id(self, stream: str) -> str:
@@ -82,7 +83,7 @@ class Ingestor:
 
     def ingest(self, messages: list[Message]) -> Ingested:
         """Decode, land every stream, quarantine the rejects, save the tracker; durable on return."""
-        decoded = decode_batch(messages, self.cfg, self.tracker)
+        decoded = decode_batch(messages, self.cfg, self.tracker, self.router)
         out = Ingested(counts=decoded.counts)
         for stream, table in decoded.tables.items():
             if table.num_rows:
@@ -94,6 +95,6 @@ class Ingestor:
                                        self._load_id("_quarantine"))
             log.warning("iot_mqtt: %d message(s) quarantined, e.g. %s: %s", decoded.rejected.num_rows,
                         decoded.rejected.column("position")[0], decoded.rejected.column("reason")[0])
-        if any(self.cfg.route_format(m.topic) == "sparkplug" for m in messages):
+        if decoded.sparkplug:
             self.state.set(SYSTEM, self._state_key, self.tracker.state)
         return out

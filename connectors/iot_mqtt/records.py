@@ -31,6 +31,8 @@ MESSAGE_FIELDS = [  # every raw message row has these
     ("payload_sha256", pa.string()),
 ]
 
+JSON_MESSAGE = pa.schema(MESSAGE_FIELDS + [("payload_json", pa.string())])  # + "payload" (parsed) when inferable
+
 METRIC = pa.struct([
     ("name", pa.string()),
     ("alias", pa.uint64()),

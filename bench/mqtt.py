@@ -1,0 +1,171 @@
+"""MQTT ingest benchmark against a real Mosquitto (ours, on a free port, no-loss settings).
+
+Prints, in one run:
+1. drain rate of a backlog of N queued QoS 1 messages: the stream worker (decode + durable
+   Parquet landing + ack after landing) vs a bare paho subscriber that only counts (auto ack);
+   the ratio is the figure (target ≥ 0.7);
+2. publish → landed latency p50/p99 at 1 k events/s (publisher in another process);
+3. peak RSS of each subscriber process.
+
+    .venv/bin/python bench/mqtt.py [--n 50000] [--port PORT]   # --port: use an existing broker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+
+def _props(receive_max: int) -> Properties:
+    p = Properties(PacketTypes.CONNECT)
+    p.SessionExpiryInterval = 3600
+    p.ReceiveMaximum = receive_max
+    return p
+
+
+def publish(port: int, topic: str, n: int, rate: float | None) -> None:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    start, last = time.monotonic(), None
+    for i in range(n):
+        last = c.publish(f"{topic}/d{i % 100}/telemetry",
+                         json.dumps({"seq": i, "sent": time.time(), "temp": 20.5, "fault": i % 97 == 0}), qos=1)
+        if rate:
+            time.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
+    last.wait_for_publish(120)
+    c.disconnect()
+    c.loop_stop()
+
+
+def bare_session(port: int, client_id: str, topic: str, n: int, q: mp.Queue, prime: bool) -> None:
+    """A bare paho subscriber (auto ack) that counts; ``prime``: only create the session."""
+    done = threading.Event()
+    got = [0, 0.0]
+
+    def on_message(client, userdata, msg):
+        got[0] += 1
+        if got[0] == n:
+            got[1] = time.monotonic()
+            done.set()
+
+    ready = threading.Event()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.on_message = on_message
+    c.on_subscribe = lambda *a: ready.set()
+    c.on_connect = lambda client, *a: client.subscribe(f"{topic}/+/telemetry", qos=1)
+    t0 = time.monotonic()
+    c.connect("127.0.0.1", port, clean_start=False, properties=_props(5000))
+    c.loop_start()
+    ready.wait(10)
+    if not prime:
+        done.wait(600)
+    c.disconnect()
+    c.loop_stop()
+    q.put({"count": got[0], "seconds": got[1] - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def worker_session(port: int, client_id: str, topic: str, n: int, q: mp.Queue, prime: bool,
+                   latency: bool = False) -> None:
+    from connectors.base.home import Home
+    from connectors.iot_mqtt.config import MqttConfig
+    from connectors.iot_mqtt.worker import Worker
+
+    cfg = MqttConfig.from_dict({"client_id": client_id, "port": port,  # default batch / receive maximum
+                                "topics": [{"filter": f"{topic}/+/telemetry", "stream": "telemetry"}]})
+    lat: list[float] = []
+
+    class Timed(Worker):
+        def _land_and_ack(self, batch):
+            super()._land_and_ack(batch)
+            if latency:
+                now = time.time()
+                lat.extend(now - json.loads(m.payload)["sent"] for _, m in batch)
+
+    w = Timed(cfg, Home(tempfile.mkdtemp(prefix="bench-mqtt-")))
+    stop = threading.Event()
+    th = threading.Thread(target=w.run, args=(stop,))
+    t0 = time.monotonic()
+    th.start()
+    w.connected.wait(10)
+    if not prime:
+        while w.stats.acked < n and time.monotonic() - t0 < 600:
+            time.sleep(0.005)
+    t1 = time.monotonic()
+    stop.set()
+    th.join()
+    q.put({"count": w.stats.acked, "seconds": t1 - t0, "latency": lat,
+           "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def in_child(fn, *args, **kw) -> dict:
+    q: mp.Queue = mp.Queue()
+    p = mp.Process(target=fn, args=(*args, q), kwargs=kw)
+    p.start()
+    out = q.get(timeout=900)
+    p.join()
+    return out
+
+
+def drain_rate(fn, port: int, n: int) -> dict:
+    topic, cid = f"bench-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
+    in_child(fn, port, cid, topic, n, prime=True)  # create the persistent session
+    publish(port, topic, n, None)  # backlog queued at the broker
+    r = in_child(fn, port, cid, topic, n, prime=False)
+    r["rate"] = r["count"] / r["seconds"]
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=50000)
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--latency-seconds", type=float, default=20)
+    a = ap.parse_args()
+    broker = None
+    if a.port is None:
+        from connectors.iot_mqtt.broker import start_broker
+
+        broker = start_broker()
+    port = a.port or broker.port
+    try:
+        bare = drain_rate(bare_session, port, a.n)
+        work = drain_rate(worker_session, port, a.n)
+        rate, n_lat = 1000, int(1000 * a.latency_seconds)
+        topic, cid = f"bench-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
+        q: mp.Queue = mp.Queue()
+        wp = mp.Process(target=worker_session, args=(port, cid, topic, n_lat, q, False), kwargs={"latency": True})
+        wp.start()
+        time.sleep(2.0)  # the worker subscribes
+        publish(port, topic, n_lat, rate)
+        lat_run = q.get(timeout=600)
+        wp.join()
+    finally:
+        if broker:
+            broker.stop()
+    lat = sorted(lat_run["latency"])
+    p50, p99 = statistics.median(lat) * 1000, lat[int(len(lat) * 0.99) - 1] * 1000
+    print(f"mosquitto on 127.0.0.1:{port}, MQTT 5, QoS 1, backlog of {a.n} messages drained")
+    print(f"bare paho subscriber (count only):   {bare['rate']:>9,.0f} msg/s  peak RSS {bare['rss_mb']:.0f} MiB")
+    print(f"stream worker (land durably + ack):  {work['rate']:>9,.0f} msg/s  peak RSS {work['rss_mb']:.0f} MiB")
+    print(f"ratio worker / bare:                 {work['rate'] / bare['rate']:>9.2f}  (target >= 0.7)")
+    print(f"publish -> landed at {rate}/s for {a.latency_seconds:.0f}s ({len(lat)} msgs): "
+          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; worker peak RSS {lat_run['rss_mb']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
