@@ -18,6 +18,7 @@ b'%PDF-'
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -45,11 +46,14 @@ H2 = ParagraphStyle("h2", parent=_STYLES["Heading2"], fontSize=12, spaceBefore=8
 TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontSize=22, leading=27, spaceAfter=14)
 
 
-def render_pdf(export: dict[str, Any], out: Path, *, requested_id: str | None = None) -> None:
+def render_pdf(export: dict[str, Any], out: Path, *, requested_id: str | None = None,
+               rule_texts: Mapping[str, Sequence[str]] | None = None) -> None:
     """Write the PDF of ``export`` (one subject's export dict) to ``out``.
 
     ``requested_id`` is the subject as the person asking named it (e.g. an e-mail
-    address); it is shown on the title page only, and only if given.
+    address); it is shown on the title page only, and only if given. ``rule_texts``
+    maps a spec version hash to its compiled rules' texts (``plan.rules[i].text``), so
+    the derivation names the rules that fired instead of only their numbers.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +62,7 @@ def render_pdf(export: dict[str, Any], out: Path, *, requested_id: str | None = 
                             bottomMargin=MARGIN + 4 * mm, title="Personal data lineage export",
                             author="weftline", subject=f"subject {label}")
     story = [*_title_page(export, requested_id), PageBreak(), *_summary(export), PageBreak(),
-             *_timeline(export), PageBreak(), *_derivation(export)]
+             *_timeline(export), PageBreak(), *_derivation(export, rule_texts or {})]
     doc.build(story, canvasmaker=_numbered_canvas(f"weftline lineage export · subject {label}"))
 
 
@@ -179,7 +183,15 @@ def _rules(rules: list[int]) -> str:
     return f"; rules fired {', '.join(map(str, rules))}" if rules else "; no rules fired"
 
 
-def _derivation(export: dict[str, Any]) -> list:
+def _named_rules(s: dict[str, Any], rule_texts: Mapping[str, Sequence[str]]) -> str:
+    texts = rule_texts.get(s["spec_version"] or "")
+    if not texts or not s["rules"]:
+        return _rules(s["rules"])
+    named = [f"{i} ({texts[i]})" if i < len(texts) else str(i) for i in s["rules"]]
+    return f"; rules fired {', '.join(named)}"
+
+
+def _derivation(export: dict[str, Any], rule_texts: Mapping[str, Sequence[str]]) -> list:
     crm = {(r["entity"], r["record_id"]): r for r in export["crm_records"]}
     after: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for s in export["steps"]:
@@ -194,7 +206,7 @@ def _derivation(export: dict[str, Any]) -> list:
     for n, src in enumerate(records, 1):
         rows += _source_rows(n, len(records), src)
         for s in after.get(src["record_id"], []):
-            rows += _outcome_rows(s, crm, loads)
+            rows += _outcome_rows(s, crm, loads, rule_texts)
     intro = _p("For each source record: what was received, which mapping version turned it into which CRM "
                "record (with the rules that fired), and the values the CRM record holds.", SMALL)
     body = RowTable([42 * mm, WIDTH - 42 * mm], ["Field", "Value"], rows or [("note", "No source records.")])
@@ -214,10 +226,10 @@ def _source_rows(n: int, total: int, src: dict[str, Any]) -> list[tuple]:
     return rows
 
 
-def _outcome_rows(s: dict[str, Any], crm: dict, loads: dict) -> list[tuple]:
+def _outcome_rows(s: dict[str, Any], crm: dict, loads: dict, rule_texts: Mapping[str, Sequence[str]]) -> list[tuple]:
     if s["step"] != "mapped":
         return [("note", f"» {s['step']} by {_spec(s)} (target {s['entity']}) at {s['at']}: {s['reason'] or ''}")]
-    rows: list[tuple] = [("note", f"» mapped by {_spec(s)} at {s['at']}{_rules(s['rules'])}; "
+    rows: list[tuple] = [("note", f"» mapped by {_spec(s)} at {s['at']}{_named_rules(s, rule_texts)}; "
                                   f"became {s['entity']} {s['target_key']} (record {s['record_id']})")]
     for ld in loads.get(s["record_id"], []):
         rows.append(("note", f"» loaded into {ld['destination']} at {ld['at']}, load {ld['load_id']}"))

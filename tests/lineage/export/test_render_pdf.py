@@ -127,3 +127,11 @@ def test_text_outside_latin1_still_renders(tmp_path):
     out = tmp_path / "u.pdf"
     render_pdf(export, out)
     assert "Zoë" in "\n".join(_pages(out))
+
+
+def test_rule_texts_name_the_rules_that_fired(tmp_path):
+    export = sample_export(A, [{"id": "r-1", "level": "A"}], spec_version="0123456789abcdef")
+    out = tmp_path / "r.pdf"
+    render_pdf(export, out, rule_texts={"0123456789abcdef": ["priority: map", "email: lower", "x", "score: cast"]})
+    text = " ".join("\n".join(_pages(out)).split())
+    assert "rules fired 0 (priority: map), 1 (email: lower), 3 (score: cast)" in text
