@@ -88,12 +88,14 @@ def run_event(
     counts: Mapping[str, Mapping[str, int]] | None = None,
     error: BaseException | str | None = None,
     namespace: str | None = None,
+    crm_namespace: str = CRM_NAMESPACE,
     streaming: bool = False,
 ) -> dict[str, Any]:
     """One OpenLineage RunEvent for a run of ``job_name`` over ``specs`` (normalised spec dicts).
 
     ``counts`` is the mapping engine's ``{entity: {"read", "mapped", "quarantined", "filtered"}}``
-    (output row counts on COMPLETE); ``error`` fills the errorMessage facet on FAIL.
+    (output row counts on COMPLETE); ``error`` fills the errorMessage facet on FAIL;
+    ``crm_namespace`` names the destination (e.g. ``postgres://db.internal:5432``).
     """
     specs = list(specs)
     uuid.UUID(run_id)  # raises ValueError: OpenLineage needs a UUID
@@ -112,7 +114,7 @@ def run_event(
         "job": {"namespace": namespace or os.environ.get(ENV_NAMESPACE) or DEFAULT_NAMESPACE, "name": job_name,
                 "facets": _job_facets(specs, streaming)},
         "inputs": _inputs(specs),
-        "outputs": _outputs(specs, counts or {}),
+        "outputs": _outputs(specs, counts or {}, crm_namespace),
     }
 
 
@@ -197,7 +199,8 @@ def _schema_facet(fields: list[dict[str, str]]) -> dict[str, Any]:
     return _facet(f"{SPEC}/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet", fields=fields)
 
 
-def _outputs(specs: list[Mapping[str, Any]], counts: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
+def _outputs(specs: list[Mapping[str, Any]], counts: Mapping[str, Mapping[str, int]],
+             crm_namespace: str) -> list[dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for spec in specs:
         types = {t["entity"]: t["fields"] for t in targets(spec)}
@@ -216,7 +219,7 @@ def _outputs(specs: list[Mapping[str, Any]], counts: Mapping[str, Mapping[str, i
             "columnLineage": _facet(f"{SPEC}/facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
                                     fields=out["fields"], dataset=out["dataset"]),
         }
-        ds: dict[str, Any] = {"namespace": CRM_NAMESPACE, "name": f"crm.{entity}", "facets": facets}
+        ds: dict[str, Any] = {"namespace": crm_namespace, "name": f"crm.{entity}", "facets": facets}
         if entity in counts:
             ds["outputFacets"] = {"outputStatistics": _facet(
                 f"{SPEC}/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet",

@@ -241,6 +241,11 @@ def test_unreachable_endpoint_keeps_the_event(tmp_path, web_spec):
     assert len(ol.undelivered_file(home).read_text().splitlines()) == 1
 
 
+def test_destination_namespace_is_configurable(web_spec):
+    ev = ol.run_event("START", ol.run_id_for("L8"), "j", [web_spec], crm_namespace="postgres://127.0.0.1:5432")
+    assert [(o["namespace"], o["name"]) for o in ev["outputs"]] == [("postgres://127.0.0.1:5432", "crm.lead")]
+
+
 def test_run_id_must_be_a_uuid(web_spec):
     with pytest.raises(ValueError):
         ol.run_event("START", "20261124T080000000000Z-5e1f0a2b", "j", [web_spec])
