@@ -125,11 +125,20 @@ def _row(origin: str, resource: dict, text: str) -> dict[str, Any]:
     return row
 
 
+def _prune(value: Any) -> Any:
+    """Empty JSON objects become null (no data; Parquet cannot store a struct without children)."""
+    if isinstance(value, dict):
+        return {k: _prune(v) for k, v in value.items()} or None
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
 def _table(rtype: str, rows: list[dict], resources: list[dict], texts: list[str]) -> pa.Table:
     cols = {f.name: pa.array([r[f.name] for r in rows], f.type) for f in BASE}
     cols.update({name: pa.array([r[name] for r in rows], pa.string()) for name in DERIVED.get(rtype, {})})
     try:
-        cols["resource"] = pa.array(resources) if resources else pa.array([], pa.struct([]))
+        cols["resource"] = pa.array([_prune(r) for r in resources]) if resources else pa.array([], pa.struct([]))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:  # conflicting JSON types across resources
         log.warning("FHIR %s: resources kept as JSON text only (no common struct type: %s)", rtype, err)
     cols["resource_json"] = pa.array(texts, pa.large_string())

@@ -95,7 +95,7 @@ class _Grammar:
         for n, raw in enumerate(values, first):
             if (value := self.field(raw)) is not None:
                 out[f"f{n}"] = value
-        return sid, out
+        return sid, out or {"f1": None}  # Parquet cannot store a struct without children
 
 
 def _check_lines(text: str) -> None:

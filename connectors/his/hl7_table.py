@@ -32,6 +32,8 @@ STREAM = "hl7_messages"
 KEY = ("sending_application", "sending_facility", "message_control_id")
 POSITION = "message_sha256"
 
+# the segments type of a batch with no message (every message has an MSH; Parquet needs a child)
+EMPTY_SEGMENTS = pa.struct([("MSH", pa.list_(pa.struct([("f1", pa.list_(pa.struct([("c1", pa.string())])))])))])
 HEADER = pa.schema(
     [
         ("message_control_id", pa.string()),
@@ -62,7 +64,7 @@ TRAILER = pa.schema(
 def to_table(records: list[dict[str, Any]]) -> pa.Table:
     """Records from :func:`~connectors.his.hl7_record.parse_message` (plus ``origin``) as one table."""
     cols = {f.name: pa.array([r.get(f.name) for r in records], f.type) for f in HEADER}
-    segs = pa.array([r["segments"] for r in records]) if records else pa.array([], pa.struct([]))
+    segs = pa.array([r["segments"] for r in records]) if records else pa.array([], EMPTY_SEGMENTS)
     cols["segments"] = segs
     cols.update({f.name: pa.array([r.get(f.name) for r in records], f.type) for f in TRAILER})
     return pa.table(cols)
