@@ -64,7 +64,10 @@ def inspect_block(block: bytes, origin: str) -> Inbound:
     chunks = split_messages(text)
     msh = next((c.text.split("\r")[0] for c in chunks if c.text.startswith("MSH")), None)
     inbound = Inbound(origin, block, msh)
-    if len(chunks) != 1:
+    if not chunks:
+        inbound.reason = f"the MLLP block holds no HL7 message ({len(block)} bytes)"
+        return inbound
+    if len(chunks) > 1:
         inbound.reason = f"an MLLP block carries one message; this one holds {len(chunks)}"
         return inbound
     try:

@@ -158,3 +158,16 @@ def test_blocking_worker_serves_until_stopped(home):
     assert [a.code for a in acks] == ["AA", "AA"]
     assert out == {"accepted": 2, "rejected": 0, "failed": 0}
     assert read_stream(home).num_rows == 2
+
+
+@pytest.mark.parametrize("block, reason", [
+    (b"", "the MLLP block holds no HL7 message (0 bytes)"),
+    (b"PID|1", "segments before the first MSH (line 1: PID|1)"),
+    ((MSG + "\r" + MSG.replace("CTRL-1", "CTRL-2")).encode(), "an MLLP block carries one message; this one holds 2"),
+    ((MSG + "\rfree text").encode(), "line 3 of the message is not an HL7 segment: 'free text'"),
+])
+def test_inspect_block_reasons(block, reason):
+    from connectors.his.mllp import inspect_block
+
+    got = inspect_block(block, "o")
+    assert got.record is None and got.reason == reason and got.raw == block
