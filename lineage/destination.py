@@ -3,7 +3,8 @@
 The default destination is DuckDB at ``$WEFTLINE_HOME/crm.duckdb``, schema ``crm``, one table
 per entity, each row carrying ``_wl_record_id`` and ``_wl_load_id``. When
 ``connectors.crm.open_destination(home)`` offers ``delete_records(entity, record_ids)`` erasure
-goes through it; everything else reads the DuckDB file directly (one small function each).
+goes through it, and with ``$WEFTLINE_CRM_URL`` set (another destination) every read does too;
+otherwise the DuckDB file is read directly (one small function each).
 
 >>> import tempfile
 >>> from connectors.base.home import Home
@@ -15,6 +16,7 @@ goes through it; everything else reads the DuckDB file directly (one small funct
 from __future__ import annotations
 
 import logging
+import os
 
 import duckdb
 import pyarrow as pa
@@ -25,6 +27,15 @@ from connectors.base.reserved import LOAD_ID, RECORD_ID
 log = logging.getLogger(__name__)
 SCHEMA = "crm"
 DESTINATION = "duckdb"
+
+
+def _configured(home: Home):
+    """The colleague's destination when one is configured by URL (``$WEFTLINE_CRM_URL``), else None."""
+    if not os.environ.get("WEFTLINE_CRM_URL"):
+        return None
+    from connectors.crm.destination import open_destination
+
+    return open_destination(home)
 
 
 def _connect(home: Home, read_only: bool) -> duckdb.DuckDBPyConnection | None:
@@ -46,6 +57,10 @@ def _table(con: duckdb.DuckDBPyConnection, entity: str) -> str:
 
 def record_ids_of_load(home: Home, entity: str, load_id: str) -> list[str]:
     """The ``_wl_record_id`` of every row of ``entity`` whose ``_wl_load_id`` is ``load_id``."""
+    dest = _configured(home)
+    if dest is not None:
+        t = dest.read(entity)
+        return [r for r, lid in zip(t.column(RECORD_ID).to_pylist(), t.column(LOAD_ID).to_pylist()) if lid == load_id]
     con = _connect(home, read_only=True)
     if con is None:
         return []
@@ -60,6 +75,9 @@ def record_ids_of_load(home: Home, entity: str, load_id: str) -> list[str]:
 
 def read_records(home: Home, entity: str, record_ids: list[str]) -> pa.Table | None:
     """The destination rows of ``entity`` with these record ids (None when there is no such table)."""
+    dest = _configured(home)
+    if dest is not None:
+        return dest.read(entity, where_record_ids=list(record_ids))
     con = _connect(home, read_only=True)
     if con is None or not record_ids:
         return None
@@ -77,14 +95,15 @@ def delete_records(home: Home, entity: str, record_ids: list[str]) -> int:
     """Delete the rows of ``entity`` with these record ids; returns how many were deleted."""
     if not record_ids:
         return 0
-    try:
-        from connectors.crm import open_destination  # the colleague's destination, when it exists
-    except ImportError:
-        open_destination = None
-    if open_destination is not None:
-        dest = open_destination(home)
-        if hasattr(dest, "delete_records"):
-            return int(dest.delete_records(entity, list(record_ids)) or 0)
+    dest = _configured(home)
+    if dest is None:
+        try:
+            from connectors.crm import open_destination  # the colleague's destination, once it is exported
+        except ImportError:
+            open_destination = None
+        dest = open_destination(home) if open_destination is not None else None
+    if dest is not None and hasattr(dest, "delete_records"):
+        return int(dest.delete_records(entity, list(record_ids)) or 0)
     con = _connect(home, read_only=False)
     if con is None:
         return 0
