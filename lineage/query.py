@@ -43,28 +43,40 @@ def parse_source_ref(ref: str) -> tuple[str, str, str]:
     return system, stream, key
 
 
-def usable(store: Any, rows: pa.Table, warnings: list[str]) -> pa.Table:
+class Segments:
+    """The ledger's segments, read once per query; which of them answer (committed, file intact)."""
+
+    def __init__(self, store: Any):
+        self.store = store
+        self.by_seq = {s["seq"]: s for s in store.segments()}
+        self.ok: dict[int, bool] = {}
+        self.warnings: list[str] = []
+
+    def usable(self, seq: int) -> bool:
+        if seq not in self.ok:
+            seg = self.by_seq.get(seq)
+            good = seg is not None and seg["state"] == "committed"
+            if good:
+                size = self.store.blobs.size(seg["file"])
+                if size != seg["bytes"]:
+                    what = "missing" if size is None else "damaged (size changed)"
+                    self.warnings.append(f"segment {seq} ({self.store.blobs.describe(seg['file'])}) {what}: "
+                                         "its edges are left out")
+                    good = False
+            self.ok[seq] = good
+        return self.ok[seq]
+
+
+def usable(segs: Segments, rows: pa.Table) -> pa.Table:
     """Keep edges of committed segments whose files are present; name the segments left out."""
     if rows.num_rows == 0:
         return rows
-    seqs = set(pc.unique(rows.column("seq")).to_pylist())
-    good = []
-    for seg in store.segments():
-        if seg["seq"] not in seqs or seg["state"] != "committed":
-            continue
-        size = store.blobs.size(seg["file"])
-        if size != seg["bytes"]:
-            what = "missing" if size is None else "damaged (size changed)"
-            msg = f"segment {seg['seq']} ({store.blobs.describe(seg['file'])}) {what}: its edges are left out"
-            if msg not in warnings:
-                warnings.append(msg)
-            continue
-        good.append(seg["seq"])
+    good = [q for q in pc.unique(rows.column("seq")).to_pylist() if segs.usable(q)]
     return rows.filter(pc.is_in(rows.column("seq"), pa.array(good, pa.int64())))
 
 
-def _lookup(store: Any, column: str, values: list[str], warnings: list[str], con: Any = None) -> pa.Table:
-    return usable(store, store.index.lookup(column, values, con), warnings)
+def _lookup(segs: Segments, column: str, values: list[str], con: Any = None) -> pa.Table:
+    return usable(segs, segs.store.index.lookup(column, values, con))
 
 
 def _rows(t: pa.Table, *steps: str) -> list[dict]:
@@ -95,15 +107,16 @@ def rule_bits(rules: int | None) -> list[int]:
 def trace(store: Any, ref: str, con: Any = None) -> dict:
     """Backward lineage of a CRM record (or one of its fields)."""
     entity, key, field = parse_target_ref(ref)
-    warnings: list[str] = []
-    hits = _lookup(store, "target_key", [key], warnings, con)
+    segs = Segments(store)
+    warnings = segs.warnings
+    hits = _lookup(segs, "target_key", [key], con)
     hits = hits.filter(pc.equal(hits.column("entity"), entity))
     mapped = _rows(hits, "mapped")
     if not mapped:
         raise UnknownRef(f"no lineage for {entity} record {key!r}" + (f" ({'; '.join(warnings)})" if warnings else ""))
     loaded = _rows(hits, "loaded", "erased")
     received = {r["record_id"]: r for r in _rows(
-        _lookup(store, "record_id", [m["input_record_id"] for m in mapped], warnings, con), "received")}
+        _lookup(segs, "record_id", [m["input_record_id"] for m in mapped], con), "received")}
     chains = []
     for m in mapped:
         src = received.get(m["input_record_id"])
@@ -125,17 +138,19 @@ def trace(store: Any, ref: str, con: Any = None) -> dict:
 def impact(store: Any, ref: str, con: Any = None) -> dict:
     """Forward lineage of a source record: every derived record and every destination (recipients)."""
     system, stream, key = parse_source_ref(ref)
-    warnings: list[str] = []
-    hits = _lookup(store, "source_key", [key], warnings, con)
+    segs = Segments(store)
+    warnings = segs.warnings
+    hits = _lookup(segs, "source_key", [key], con)
     hits = hits.filter(pc.and_(pc.equal(hits.column("source_system"), system), pc.equal(hits.column("stream"), stream)))
     received = _rows(hits, "received")
     if not received:
         raise UnknownRef(f"no lineage for source record {ref!r}" + (f" ({'; '.join(warnings)})" if warnings else ""))
     ids = [r["record_id"] for r in received]
-    derived = _rows(_lookup(store, "input_record_id", ids, warnings, con), "mapped")
-    outcomes = _rows(_lookup(store, "record_id", ids, warnings, con), "filtered", "quarantined", "erased")
+    derived = _rows(_lookup(segs, "input_record_id", ids, con), "mapped")
     outs = [d["record_id"] for d in derived]
-    loaded = _rows(_lookup(store, "record_id", outs, warnings, con), "loaded", "erased")
+    both = _lookup(segs, "record_id", ids + outs, con)
+    outcomes = [r for r in _rows(both, "filtered", "quarantined", "erased") if r["record_id"] in set(ids)]
+    loaded = [r for r in _rows(both, "loaded", "erased") if r["record_id"] in set(outs)]
     recipients = sorted({(r["destination"], r["entity"]) for r in loaded if r["step"] == "loaded"})
     return {
         "ref": ref, "received": [_source(r) for r in received],
@@ -155,13 +170,14 @@ def impact(store: Any, ref: str, con: Any = None) -> dict:
 def subject_edges(store: Any, subject_hash: str, con: Any = None) -> tuple[list[dict], list[str]]:
     """Every edge about one subject: its mapped/loaded/erased edges, the received, filtered and
     quarantined edges of the source records they came from, and the loads of its outputs."""
-    warnings: list[str] = []
-    own = _lookup(store, "subject", [subject_hash], warnings, con)
+    segs = Segments(store)
+    warnings = segs.warnings
+    own = _lookup(segs, "subject", [subject_hash], con)
     rows = _rows(own)
     inputs = [r["input_record_id"] for r in rows if r["step"] == "mapped"]
     outs = [r["record_id"] for r in rows if r["step"] == "mapped"]
-    by_input = _rows(_lookup(store, "record_id", inputs, warnings, con), "received", "filtered", "quarantined", "erased")
-    by_output = _rows(_lookup(store, "record_id", outs, warnings, con), "loaded", "erased")
+    by_input = _rows(_lookup(segs, "record_id", inputs, con), "received", "filtered", "quarantined", "erased")
+    by_output = _rows(_lookup(segs, "record_id", outs, con), "loaded", "erased")
     by_output = [r for r in by_output if r["subject"] in (None, subject_hash)]
     seen, out = set(), []
     for r in rows + by_input + by_output:
