@@ -294,8 +294,13 @@ class Evaluator:
         if not types or all(t == types[0] for t in types):
             target = types[0] if types else pa.null()
         elif all(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) for t in types):
-            target = pa.float64() if any(pa.types.is_floating(t) for t in types) else (
-                next(t for t in types if pa.types.is_decimal(t)) if any(pa.types.is_decimal(t) for t in types) else pa.int64())
+            decimals = [t for t in types if pa.types.is_decimal(t)]
+            if any(pa.types.is_floating(t) for t in types):
+                target = pa.float64()
+            elif decimals:
+                target = pa.decimal128(38, max(t.scale for t in decimals))  # wide enough for any int64 too
+            else:
+                target = pa.int64()
         elif any(pa.types.is_timestamp(t) for t in types) and all(pa.types.is_timestamp(t) or pa.types.is_date(t) for t in types):
             target = pa.timestamp("us", tz="UTC")
         else:

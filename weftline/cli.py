@@ -156,10 +156,11 @@ def run(target: str = typer.Argument(..., help="A spec file (with --input), or a
 
 def _print_report(r) -> None:
     t = Table(title=f"{r.spec} ({r.source}) load {r.load_id}")
-    for c in ("target", "read", "mapped", "quarantined", "filtered", "loaded"):
+    for c in ("target", "read", "mapped", "quarantined", "filtered", "loaded", "superseded"):
         t.add_column(c, justify="right" if c != "target" else "left")
     for tc in r.targets:
-        t.add_row(tc.entity, str(tc.read), str(tc.mapped), str(tc.quarantined), str(tc.filtered), str(tc.loaded))
+        t.add_row(tc.entity, str(tc.read), str(tc.mapped), str(tc.quarantined), str(tc.filtered), str(tc.loaded),
+                  str(tc.superseded))
     out.print(t)
     if r.rejected:
         out.print(f"{r.rejected} input(s) could not be parsed and were quarantined")
@@ -206,6 +207,12 @@ _mount_optional()
 
 
 def main() -> None:
+    import logging
+
+    import os
+
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")  # dlt's schema-hint chatter is not for our users
+    logging.getLogger("dlt").setLevel(logging.ERROR)
     try:
         app()
     except WeftlineError as e:

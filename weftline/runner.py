@@ -45,7 +45,8 @@ class TargetCounts:
     mapped: int
     quarantined: int
     filtered: int
-    loaded: int = 0
+    loaded: int = 0  # rows written to the destination
+    superseded: int = 0  # mapped rows replaced by a later row with the same key in the same batch (upsert)
 
 
 @dataclass
@@ -63,7 +64,8 @@ class RunReport:
 
     @property
     def reconciles(self) -> bool:
-        return all(t.read == t.mapped + t.quarantined + t.filtered and t.loaded == t.mapped for t in self.targets) and (
+        return all(t.read == t.mapped + t.quarantined + t.filtered and t.loaded + t.superseded == t.mapped
+                   for t in self.targets) and (
             not self.targets or self.read == self.targets[0].read + self.rejected)
 
     def to_dict(self) -> dict:
@@ -111,11 +113,34 @@ def stamp_and_land(table: pa.Table, home: Home, system: str, stream: str, load_i
     return stamped, land(stamped, home, system, stream, load_id)
 
 
+def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str):
+    """Events → incidents through the spec's keyed state; returns (incidents stamped as records, quarantined
+    events, a function that persists the new state — called only after the load committed)."""
+    from transforms.stateful import compile_stateful, load_state, save_state
+
+    spec = plan.spec
+    splan = compile_stateful(spec.stateful, spec.id)
+    state = load_state(home.root, spec.id)
+    incidents, quarantined, new_state = splan.apply(landed, state)
+    system, stream = spec.source["connector"], spec.source["stream"]
+    stamped = stamp(incidents, system=system, stream=f"{stream}.incidents", key=["incident_key"],
+                    position="action" if "action" in incidents.column_names else None, load_id=load_id)
+    return stamped, quarantined, lambda: save_state(home.root, spec.id, new_state)
+
+
 def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report: RunReport,
                  destination_url: str | None = None, lineage: bool = True) -> MapResult:
     """Map a landed table and load it, with lineage around the load (begin → append → load → commit)."""
     system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
+    received = landed
+    commit_state = None
     try:
+        if plan.spec.stateful:
+            landed, events_q, commit_state = stateful_stage(plan, landed, home, load_id)
+            q = _write_quarantine(home, system, stream, load_id, f"events-{plan.spec.id}", events_q)
+            if q:
+                report.quarantine.append(str(q))
+            report.rejected += events_q.num_rows
         result = plan.apply(landed, load_id=load_id)
     except Exception as err:
         raise StageError.wrap("map", load_id, err) from err
@@ -129,6 +154,7 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
         report.destination = dest.name
     except Exception as err:
         raise StageError.wrap("load", load_id, err) from err
+    _openlineage("START", plan, home, load_id)
     store = None
     if lineage:
         from lineage import open_store
@@ -136,7 +162,9 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
         store = open_store(home)
         store.recover()
         store.begin(load_id, dest.name)
-        store.append_received(load_id, landed)
+        store.append_received(load_id, received)
+        if received is not landed:
+            store.append_received(load_id, landed)  # the incidents the stateful stage derived
         store.append_mapped(load_id, plan.spec, result)
     for out in result.outputs:
         counts = result.counts[out.entity]
@@ -146,12 +174,26 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
         except Exception as err:
             raise StageError.wrap("load", load_id, err) from err
         tc.loaded = loaded.rows
+        tc.superseded = getattr(loaded, "superseded", 0)
         if store is not None:
             store.append_loaded(load_id, dest.name, out.entity, out.table, key=out.key)
         report.targets.append(tc)
     if store is not None:
         store.commit(load_id)
+    if commit_state is not None:
+        commit_state()
+    _openlineage("COMPLETE", plan, home, load_id, counts=result.counts)
     return result
+
+
+def _openlineage(event: str, plan: Plan, home: Home, load_id: str, counts: dict | None = None) -> None:
+    """OpenLineage run events beside our own store (file transport by default; never fails a sync)."""
+    from lineage import openlineage as ol
+
+    try:
+        ol.emit_run(event, ol.run_id_for(load_id), plan.spec.id, [plan.spec.raw], home=home, load_id=load_id, counts=counts)
+    except Exception as err:  # the emitter keeps undelivered events itself; a bug here must not stop a load
+        log.warning("OpenLineage %s event for %s not emitted: %s", event, load_id, err)
 
 
 def run_file(spec_path: str | Path, input_path: str | Path, home: Home | None = None,

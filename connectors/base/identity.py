@@ -68,12 +68,14 @@ def key_text(table: pa.Table, key: list[str]) -> pa.Array:
 
 def payload_hash_of_rows(table: pa.Table) -> pa.Array:
     """sha256 of each row's canonical JSON (DuckDB's to_json of the row struct), in bulk."""
-    import duckdb
+    from connectors.base.hashing import _connect
 
-    con = duckdb.connect()
-    con.execute("SET threads = 1")
+    con = _connect()
     con.register("t", table.select([c for c in table.column_names if not is_reserved(c)]))
-    out = con.sql("SELECT sha256(to_json(t)::VARCHAR) AS h FROM t").to_arrow_table().column("h")
+    try:
+        out = con.sql("SELECT sha256(to_json(t)::VARCHAR) AS h FROM t").to_arrow_table().column("h")
+    finally:
+        con.unregister("t")
     return out.combine_chunks()
 
 
