@@ -22,6 +22,8 @@ on arrival order, never on how the stream was cut into batches, so replays agree
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,7 +49,7 @@ def match_column(rule: str) -> str:
 
 
 def _iso(us: int) -> str:
-    return pa.scalar(us, pa.int64()).cast(TS).as_py().isoformat()
+    return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)).isoformat()
 
 
 def _times(col: pa.ChunkedArray, name: str) -> pa.Array:

@@ -78,4 +78,4 @@ def to_table(rows: list[dict], key: str) -> pa.Table:
     """Rows (dicts with the fixed names and ``key``) as the incident table, in event order."""
     schema = incident_schema(key)
     rows = sorted(rows, key=lambda r: (r["at"], r[key], r["rule"], r["_order"]))
-    return pa.Table.from_pylist([{n: r.get(n) for n in schema.names} for r in rows], schema=schema)
+    return pa.table([pa.array([r.get(f.name) for r in rows], f.type) for f in schema], schema=schema)

@@ -32,12 +32,10 @@ from transforms.stateful.events import match_column, prepare, status_column
 from transforms.stateful.incidents import incident_schema, to_table
 from transforms.stateful.rates import rate_evaluations
 from transforms.stateful.resolve import Resolver, Scopes
-from transforms.stateful.runs import status_runs
+from transforms.stateful.runs import codes, status_runs
 from transforms.stateful.spec import StatefulSection, StatefulSpecError, parse_section
 from transforms.stateful.state import BUFFER_BASE, State
 from transforms.stateful.transitions import transition_items
-
-SORT = [("key", "ascending"), ("time", "ascending"), ("seq", "ascending")]
 
 
 def _us(when: datetime) -> int:
@@ -95,38 +93,41 @@ class StatefulPlan:
                                         known_rids=rids, spec_id=self.spec_id)
         final = self._frontier(state, accepted, now)
         work = pa.concat_tables([buffer, accepted.cast(self.buffer_schema)])
-        work = work.take(pc.sort_indices(work, SORT))
+        key_codes, _ = codes(work.column("key"))
+        t = work.column("time").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        seq = work.column("seq").combine_chunks().to_numpy(zero_copy_only=False)
+        order = np.lexsort((seq, t, key_codes))  # grouped by key (any fixed key order will do), then time, arrival
+        work, key_codes = work.take(pa.array(order)), key_codes[order]
         scopes = Scopes.split(state.scopes, work.column("key"))
         resolver = Resolver(self.spec_id, self.section)
         for rule in self.section.rules:
             if rule.kind == "transition":
-                resolver.transition(rule, scopes, transition_items(work, rule, final))
+                items = transition_items(work, rule, final, scopes.marks(rule.name), scopes.open_keys(rule.name),
+                                         key_codes)
+                resolver.transition(rule, scopes, items)
             else:
                 resolver.rate(rule, scopes, rate_evaluations(work, rule, final, scopes.marks(rule.name)))
         incidents = to_table(resolver.rows, self.section.key)
-        new_state = State(final, state.next_seq + events.num_rows, self._compact(work, final), scopes.table())
+        new_state = State(final, state.next_seq + events.num_rows, self._compact(work, final, key_codes),
+                          scopes.table())
         return incidents, quarantined, new_state
 
-    def _compact(self, work: pa.Table, final: int | None) -> pa.Table:
+    def _compact(self, work: pa.Table, final: int | None, key_codes: np.ndarray) -> pa.Table:
         """Keep the events a later batch can still need (see transforms.stateful.state)."""
         if final is None or work.num_rows == 0:
             return work
         t = work.column("time").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
         keep = t >= final
-        idx = np.arange(work.num_rows)
         for f in self.section.status_fields:
-            mask = pc.is_valid(work.column(status_column(f))).to_numpy(zero_copy_only=False) & (t < final)
-            pos = idx[mask]
+            status, _ = codes(work.column(status_column(f)))
+            pos = np.flatnonzero((status >= 0) & (t < final))
             if not len(pos):
                 continue
-            keys = work.column("key").take(pa.array(pos)).combine_chunks()
-            runs = status_runs(keys, pa.array(t[pos]), work.column(status_column(f)).take(pa.array(pos)).combine_chunks())
-            starts, first = runs["start"], runs["first"]
-            is_last = np.append(first[starts[1:]], True)
-            last = starts[is_last]
+            runs = status_runs(key_codes[pos], t[pos], status[pos])
+            starts, first = runs.start, runs.first
+            last = starts[np.append(first[starts[1:]], True)]  # each key's last run
             keep[pos[last]] = True
-            pred = last[~first[last]] - 1
-            keep[pos[pred]] = True
+            keep[pos[last[~first[last]] - 1]] = True  # and the event before it: the "from" status
         for r in self.section.rates:
             m = pc.fill_null(work.column(match_column(r.name)), False).to_numpy(zero_copy_only=False)
             keep |= m & (t >= final - r.window_us - r.baseline_us)

@@ -15,6 +15,7 @@ and rate episodes), never over events. Scope = (key, rule): one incident open at
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,8 +28,11 @@ from transforms.stateful.state import SCOPES
 _TS_COLS = ("open_since", "last_activity", "mark_time")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _iso(us: int) -> str:
-    return pa.scalar(us, pa.int64()).cast(pa.timestamp("us", tz="UTC")).as_py().isoformat()
+    return (_EPOCH + timedelta(microseconds=us)).isoformat()
 
 
 @dataclass
@@ -56,6 +60,9 @@ class Scopes:
                          "mark_seq": pa.array([r["mark_seq"] for r in rows], pa.int64()),
                          "firing": pa.array([r["firing"] for r in rows], pa.bool_()),
                          "last_activity": pa.array([r["last_activity"] for r in rows], pa.int64())})
+
+    def open_keys(self, rule: str) -> pa.Array:
+        return pa.array([k for (k, name), r in self.rows.items() if name == rule and r["open_key"]], pa.string())
 
     def table(self) -> pa.Table:
         rows = sorted(self.rows.values(), key=lambda r: (r["key"], r["rule"]))
