@@ -385,6 +385,8 @@ def compile_spec(spec: Spec, subject_key: bytes = b"") -> Plan:
 def _load_references(spec: Spec, targets: list[TargetPlan], env: Env) -> None:
     nodes = [f.node for t in targets for f in t.fields.values()]
     nodes += [f.node for t in targets for v in t.variants for f in v.fields.values()]
+    nodes += [v.when for t in targets for v in t.variants] + [t.when for t in targets if t.when is not None]
+    nodes += [parse(x) for x in (spec.when, spec.subject) if x]
     for node in nodes:
         for n in ast.walk(node):
             if isinstance(n, ast.Call) and n.name == "lookup" and isinstance(n.args[0], ast.Literal):

@@ -35,5 +35,5 @@ def reference_file(spec_dir: Path, name: str) -> Path | None:
 def load_reference(path: Path) -> pa.Table:
     if path.suffix == ".parquet":
         return pq.read_table(path)
-    opts = pacsv.ConvertOptions(strings_can_be_null=False)
+    opts = pacsv.ConvertOptions(strings_can_be_null=True)  # an empty cell is null, not empty text
     return pacsv.read_csv(path, convert_options=opts)
