@@ -42,14 +42,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def mosquitto_conf(port: int, persistence_dir: str) -> str:
+def mosquitto_conf(port: int, persistence_dir: str, extra: str = "") -> str:
     import getpass
 
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", f"persistence_location {persistence_dir}/",
+    anon = [] if "allow_anonymous" in extra else ["allow_anonymous true"]
+    lines = [f"listener {port} 127.0.0.1", *anon, f"persistence_location {persistence_dir}/",
              f"user {getpass.getuser()}",  # as root, mosquitto would switch to 'mosquitto' and fail to save
              "log_dest stderr", "log_type error", "log_type warning"]
     lines += [f"{k} {v}" for k, v in NO_LOSS_SETTINGS.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + extra
 
 
 def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
@@ -71,13 +72,14 @@ class LocalBroker:
     workdir: Path
     kind: str = "mosquitto"
     host: str = "127.0.0.1"
+    extra_conf: str = ""  # appended to the config, e.g. password_file / TLS listener settings
     proc: subprocess.Popen | None = field(default=None, repr=False)
     _amqtt: object | None = field(default=None, repr=False)
 
     def start(self) -> "LocalBroker":
         if self.kind == "mosquitto":
             conf = self.workdir / "mosquitto.conf"
-            conf.write_text(mosquitto_conf(self.port, str(self.workdir)))
+            conf.write_text(mosquitto_conf(self.port, str(self.workdir), self.extra_conf))
             log_file = open(self.workdir / "mosquitto.log", "ab")
             self.proc = subprocess.Popen([shutil.which("mosquitto"), "-c", str(conf)],
                                          stdout=log_file, stderr=log_file)
@@ -100,14 +102,17 @@ class LocalBroker:
         self.start()
 
 
-def start_broker(port: int | None = None, workdir: str | Path | None = None) -> LocalBroker:
-    """Start mosquitto (or, without the binary, amqtt) on a free loopback port."""
+def start_broker(port: int | None = None, workdir: str | Path | None = None, extra_conf: str = "") -> LocalBroker:
+    """Start mosquitto (or, without the binary, amqtt) on a free loopback port.
+
+    ``extra_conf`` lines apply to the one listener (e.g. ``password_file``, ``certfile``).
+    """
     wd = Path(workdir or tempfile.mkdtemp(prefix="weftline-mqtt-"))
     wd.mkdir(parents=True, exist_ok=True)
     kind = "mosquitto" if shutil.which("mosquitto") else "amqtt"
     if kind == "amqtt":
         log.warning("no mosquitto binary: falling back to amqtt (slower; QoS quirks, see docs/mqtt-broker.md)")
-    return LocalBroker(port or free_port(), wd, kind).start()
+    return LocalBroker(port or free_port(), wd, kind, extra_conf=extra_conf).start()
 
 
 def _start_amqtt(port: int):

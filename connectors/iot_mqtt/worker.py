@@ -24,6 +24,7 @@ import pyarrow as pa
 from paho.mqtt.client import Client
 
 from connectors.base.home import Home
+from connectors.errors import ConfigError, RetriableError
 from connectors.iot_mqtt.client import connect, make_client, subscriptions
 from connectors.iot_mqtt.config import MqttConfig
 from connectors.iot_mqtt.consumers import drain, mark_done
@@ -57,6 +58,7 @@ class Worker:
         self.inbox: queue.SimpleQueue[tuple[int, Message]] = queue.SimpleQueue()
         self.connected = threading.Event()  # set once subscribed (after each (re)connect)
         self._generation = 0
+        self.refused: str | None = None  # the broker's reason when it refused our CONNECT
         self._retry_at = 0.0
         self._backoff = 0.5
         self.client = self._client()
@@ -68,6 +70,7 @@ class Worker:
         def on_connect(client, userdata, flags, reason_code, properties):
             if reason_code.is_failure:
                 log.error("iot_mqtt: connect refused: %s", reason_code)
+                self.refused = str(reason_code)
                 return
             self._generation += 1
             self.stats.connects += 1
@@ -159,8 +162,7 @@ class Worker:
         connect(self.client, self.cfg)
         self.client.loop_start()
         try:
-            if not self.connected.wait(connect_timeout):
-                raise ConnectionError(f"iot_mqtt: no connection to {self.cfg.host}:{self.cfg.port}")
+            self._wait_ready(connect_timeout)
             while not stop.is_set():
                 batch = self._collect(stop)
                 if batch:
@@ -173,6 +175,14 @@ class Worker:
             self.client.loop_stop()
         log.info("iot_mqtt: stopped: %s", self.stats)
         return self.stats
+
+    def _wait_ready(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while not self.connected.wait(0.05):
+            if self.refused:
+                raise ConfigError(f"iot_mqtt: {self.cfg.host}:{self.cfg.port} refused the connection: {self.refused}")
+            if time.monotonic() > end:
+                raise RetriableError(f"iot_mqtt: no connection to {self.cfg.host}:{self.cfg.port} in {timeout:.0f}s")
 
     def _drain_inbox(self) -> None:
         """After stop: land and ack what paho already handed us, so nothing waits for redelivery."""
