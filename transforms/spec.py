@@ -85,6 +85,15 @@ def _normalise_field(f) -> dict:
     return {"from": f} if isinstance(f, str) else dict(f)
 
 
+def _length_message(err) -> str:
+    """A too-long value is not echoed back (it may be kilobytes); other messages pass through."""
+    if err.validator == "maxLength" and isinstance(err.instance, str):
+        return f"is {len(err.instance)} characters long; the limit is {err.validator_value}"
+    if err.validator == "minLength" and isinstance(err.instance, str):
+        return "must not be empty"
+    return err.message
+
+
 def _schema_issues(doc: Located, file: str) -> list[Issue]:
     issues = []
     for err in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
@@ -98,13 +107,15 @@ def _schema_issues(doc: Located, file: str) -> list[Issue]:
             if inner:
                 c = jsonschema.exceptions.best_match(inner)
                 where = ".".join(str(p) for p in c.absolute_path)
-                issues.append(Issue(file, doc.line(tuple(c.absolute_path)), f"{where}: {c.message}"))
+                issues.append(Issue(file, doc.line(tuple(c.absolute_path)), f"{where}: {_length_message(c)}"))
                 continue
             message = "a field needs exactly one of `from` (a path) or `expr` (an expression)"
             if isinstance(err.instance, dict):
                 extra = sorted(set(err.instance) - {"from", "expr", "apply", "map", "default", "type", "format", "tz", "required"})
                 if extra:
                     message = f"unknown key(s) {', '.join(extra)} in field; allowed: from, expr, apply, map, default, type, format, tz, required"
+        elif err.validator in ("maxLength", "minLength"):
+            message = _length_message(err)
         elif err.validator == "additionalProperties":
             message = message.replace("Additional properties are not allowed", "unknown key(s)")
         issues.append(Issue(file, doc.line(path), f"{where}: {message}"))
