@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from transforms.stateful.events import match_column, prepare, status_column
 from transforms.stateful.incidents import incident_schema, to_table
 from transforms.stateful.rates import rate_evaluations
-from transforms.stateful.resolve import Resolver, Scopes
+from transforms.stateful.resolve import Resolver, Scopes, rule_marks
 from transforms.stateful.runs import codes, status_runs
 from transforms.stateful.spec import StatefulSection, StatefulSpecError, parse_section
 from transforms.stateful.state import BUFFER_BASE, State
@@ -98,15 +98,20 @@ class StatefulPlan:
         seq = work.column("seq").combine_chunks().to_numpy(zero_copy_only=False)
         order = np.lexsort((seq, t, key_codes))  # grouped by key (any fixed key order will do), then time, arrival
         work, key_codes = work.take(pa.array(order)), key_codes[order]
-        scopes = Scopes.split(state.scopes, work.column("key"))
-        resolver = Resolver(self.spec_id, self.section)
-        for rule in self.section.rules:
+        found, touched = [], set()
+        for rule in self.section.rules:  # vectorised: candidates per rule, against the saved marks
+            marks, open_keys = rule_marks(state.scopes, rule.name)
             if rule.kind == "transition":
-                items = transition_items(work, rule, final, scopes.marks(rule.name), scopes.open_keys(rule.name),
-                                         key_codes)
-                resolver.transition(rule, scopes, items)
+                items = transition_items(work, rule, final, marks, open_keys, key_codes)
+                touched.update(i["key"] for i in items)
             else:
-                resolver.rate(rule, scopes, rate_evaluations(work, rule, final, scopes.marks(rule.name)))
+                items = rate_evaluations(work, rule, final, marks)
+                touched.update(pc.unique(items.column("key")).to_pylist())
+            found.append((rule, items))
+        scopes = Scopes.split(state.scopes, pa.array(sorted(touched), pa.string()))
+        resolver = Resolver(self.spec_id, self.section)
+        for rule, items in found:  # the one loop: over candidates of the keys that changed
+            (resolver.transition if rule.kind == "transition" else resolver.rate)(rule, scopes, items)
         incidents = to_table(resolver.rows, self.section.key)
         new_state = State(final, state.next_seq + events.num_rows, self._compact(work, final, key_codes),
                           scopes.table())

@@ -35,6 +35,18 @@ def _iso(us: int) -> str:
     return (_EPOCH + timedelta(microseconds=us)).isoformat()
 
 
+def rule_marks(scopes: pa.Table, rule: str) -> tuple[pa.Table, pa.Array]:
+    """From the saved scope table, vectorised: the rule's marks (key, mark_time, mark_seq, firing,
+    last_activity as µs) and the keys with an open incident."""
+    mine = scopes.filter(pc.equal(scopes.column("rule"), rule)) if scopes.num_rows else SCOPES.empty_table()
+    marks = pa.table({"key": mine.column("key"), "mark_time": mine.column("mark_time").cast(pa.int64()),
+                      "mark_seq": mine.column("mark_seq"), "firing": mine.column("firing"),
+                      "last_activity": mine.column("last_activity").cast(pa.int64())})
+    marks = marks.filter(pc.is_valid(marks.column("mark_time")))
+    open_keys = mine.filter(pc.is_valid(mine.column("open_key"))).column("key").combine_chunks()
+    return marks, open_keys
+
+
 @dataclass
 class Scopes:
     """The (key, rule) rows of the state that this batch may touch, as plain dicts."""
@@ -52,17 +64,6 @@ class Scopes:
 
     def get(self, key: str, rule: str) -> dict:
         return self.rows.setdefault((key, rule), {n: None for n in SCOPES.names} | {"key": key, "rule": rule})
-
-    def marks(self, rule: str) -> pa.Table:
-        rows = [r for (k, name), r in self.rows.items() if name == rule and r["mark_time"] is not None]
-        return pa.table({"key": pa.array([r["key"] for r in rows], pa.string()),
-                         "mark_time": pa.array([r["mark_time"] for r in rows], pa.int64()),
-                         "mark_seq": pa.array([r["mark_seq"] for r in rows], pa.int64()),
-                         "firing": pa.array([r["firing"] for r in rows], pa.bool_()),
-                         "last_activity": pa.array([r["last_activity"] for r in rows], pa.int64())})
-
-    def open_keys(self, rule: str) -> pa.Array:
-        return pa.array([k for (k, name), r in self.rows.items() if name == rule and r["open_key"]], pa.string())
 
     def table(self) -> pa.Table:
         rows = sorted(self.rows.values(), key=lambda r: (r["key"], r["rule"]))
