@@ -220,7 +220,7 @@ def part_weftline(url: str, schema: str, rows: int) -> dict:
         if store is not None:
             store.recover()
             store.begin(load_id, dest.name)
-        counts = {"read": 0, "mapped": 0, "quarantined": 0, "filtered": 0, "loaded": 0}
+        counts = {"read": 0, "mapped": 0, "quarantined": 0, "filtered": 0, "loaded": 0, "superseded": 0}
         t0 = time.perf_counter()
         it = src.read("orders", {})
         while True:
@@ -254,6 +254,7 @@ def part_weftline(url: str, schema: str, rows: int) -> dict:
                 loaded = dest.load(out.entity, out.table, key=out.key, write=out.write, load_id=load_id)
                 stages["load"] += time.perf_counter() - t
                 counts["loaded"] += loaded.rows
+                counts["superseded"] += loaded.superseded
                 t = time.perf_counter()
                 if store is not None:
                     store.append_loaded(load_id, dest.name, out.entity, out.table, key=out.key)
@@ -296,8 +297,9 @@ def run_part(part: str, url: str, schema: str, rows: int) -> dict:
     for line in proc.stdout.splitlines():
         if line.startswith("@@RESULT "):
             return json.loads(line[len("@@RESULT "):])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-    return {"error": " | ".join(tail) or f"exit code {proc.returncode}"}
+    lines = (proc.stderr or proc.stdout).strip().splitlines()
+    where = [ln.strip() for ln in lines if ln.strip().startswith('File "' + str(REPO))][-3:]
+    return {"error": " | ".join(where + lines[-1:]) or f"exit code {proc.returncode}"}
 
 
 def drop_schemas(url: str, prefix: str) -> None:
