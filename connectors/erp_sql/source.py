@@ -43,6 +43,7 @@ from connectors.erp_sql.readers import Reader, open_reader
 from connectors.erp_sql.settings import Settings
 from connectors.erp_sql.streams import OP, STREAMS, ErpStream, by_name
 from connectors.erp_sql.urls import masked
+from connectors.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,17 @@ class ErpSqlSource:
 
     def read(self, stream: str, state: Mapping[str, Any]) -> Iterator[Batch]:
         s = by_name(stream)
-        cursor = Cursor.from_state(dict(state), s.position, lookback_seconds=self.settings.lookback_seconds,
+        column = self.settings.cursors.get(stream, s.position)
+        if column not in s.columns:
+            raise ConfigError(f"erp_sql {stream}: cursor column {column!r} is not declared in {s.schema_file}")
+        if state.get("cursor_column", column) != column:
+            raise ConfigError(f"erp_sql {stream}: the state was kept for cursor {state['cursor_column']!r}, "
+                              f"the config now says {column!r}; reset the stream's state to switch")
+        cursor = Cursor.from_state(dict(state), column, lookback_seconds=self.settings.lookback_seconds,
                                    max_seen=self.settings.max_seen)
         reader = open_reader(self.settings.url, self.settings.reader)
         log.info("erp_sql %s: reading from %s (cursor %s >= %s)", stream, masked(self.settings.url),
-                 s.position, cursor.low())
+                 column, cursor.low())
         try:
             pending: Batch | None = None
             for raw in reader.batches(*self._query(reader, s, cursor), self.settings.batch_size):
@@ -84,10 +91,10 @@ class ErpSqlSource:
 
     def _query(self, reader: Reader, s: ErpStream, cursor: Cursor) -> tuple[str, list]:
         cols = ", ".join(reader.quote(c) for c in s.columns)
-        order = ", ".join(reader.quote(c) for c in (s.position, *s.key))
+        order = ", ".join(reader.quote(c) for c in dict.fromkeys((cursor.column, *s.key)))
         sql, params = f"SELECT {cols} FROM {self._table(reader, s)}", []
         if cursor.low() is not None:
-            sql += f" WHERE {reader.quote(s.position)} >= {reader.placeholder(0)}"
+            sql += f" WHERE {reader.quote(cursor.column)} >= {reader.placeholder(0)}"
             params.append(reader.bind(cursor.low()))
         return f"{sql} ORDER BY {order}", params
 

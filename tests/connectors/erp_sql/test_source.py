@@ -156,3 +156,19 @@ def test_unknown_stream_and_bad_config_are_config_errors(erp, home):
         ErpSqlSource({**erp.config, "passwd": "x"}, home)
     with pytest.raises(ConfigError, match="missing_table|no such table|doesn't exist|does not exist"):
         list(ErpSqlSource({**erp.config, "tables": {"orders": "missing_table"}}, home).read("orders", {}))
+
+
+def test_integer_id_cursor_for_append_only_tables(erp, home):
+    src = ErpSqlSource({**erp.config, "cursors": {"approval_steps": "step_id"}, "batch_size": 100}, home)
+    first, state = run(src, "approval_steps", {})
+    assert first.column("step_id").to_pylist() == list(range(1, 241))  # ordered by the id cursor
+    assert state["cursor"] == 240 and state["cursor_column"] == "step_id"
+    erp.execute(f"INSERT INTO {erp.table('approval_steps')} (step_id, order_id, step_no, updated_at)"
+                " VALUES (241, 1, 3, :at)", at=erp.ts(datetime(2020, 1, 1, tzinfo=timezone.utc)))
+    second, state2 = run(src, "approval_steps", state)
+    assert second.column("step_id").to_pylist() == [241]  # an old updated_at does not matter to an id cursor
+    assert run(src, "approval_steps", state2)[0].num_rows == 0
+    with pytest.raises(ConfigError, match="reset the stream's state"):
+        list(ErpSqlSource(erp.config, home).read("approval_steps", state2))
+    with pytest.raises(ConfigError, match="not declared"):
+        list(ErpSqlSource({**erp.config, "cursors": {"orders": "nope"}}, home).read("orders", {}))
