@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # this file is named like the package it measures
 
 import duckdb  # noqa: E402
+import numpy as np  # noqa: E402
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -59,7 +60,7 @@ def synthetic_edges(n: int, start: int, load_id: str, subjects: int) -> pa.Table
     k = n // 3
     rid, out = hexes(k, "r", start), hexes(k, "o", start)
     keys = pc.cast(pa.array(range(start, start + k)), pa.string())
-    subj = hexes(k, "s", 0, 64).take(pa.array([(start + i) % subjects for i in range(k)]))
+    subj = hexes(subjects, "s", 0, 64).take(pa.array((np.arange(start, start + k) % subjects).astype(np.int64)))
     at = datetime.now(timezone.utc)
     tk = pc.binary_join_element_wise("ACC-", keys, "")
     parts = [
@@ -154,7 +155,7 @@ def bench_queries(total: int, seg_size: int = 1_500_000) -> None:
         store = open_store(Home(tmp))
         t0 = time.perf_counter()
         start = 0
-        while start * 3 < total:
+        while total - start * 3 >= 3:
             n = min(seg_size, total - start * 3)
             store.append(f"Q{start}", synthetic_edges(n, start, f"Q{start}", 100_000))
             start += n // 3
@@ -196,7 +197,6 @@ def bench_export(events: int) -> None:
         import os
 
         os.environ["WEFTLINE_SUBJECT_KEY"] = "bench-key"
-        _run(home, pa.concat_tables([table, other]), "X1", None)
         _run_with_key(home, pa.concat_tables([table, other]), store)
         doc, t_collect = timed(collect_subject, store, "jane@example.org")
         _, t_json = timed(lambda: json.dumps(doc))
@@ -226,6 +226,7 @@ def _run_with_key(home: Home, table: pa.Table, store) -> None:
                     "_wl_subject": hmac_sha256_hex(landed.column("email"), key),
                     "_wl_load_id": pa.repeat(pa.scalar("X2"), n)})
     con = duckdb.connect(str(home.crm_duckdb))
+    con.execute("CREATE SCHEMA IF NOT EXISTS crm.crm")
     con.register("t", out)
     con.execute(f"CREATE OR REPLACE TABLE crm.crm.{ENTITY} AS SELECT * FROM t")
     con.close()

@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 
 from lineage.edges import EDGE_SCHEMA
 
+MANY = 64  # above this many values a look-up joins against them instead of an IN list
 INDEXED = ("record_id", "input_record_id", "target_key", "source_key", "subject")
 INDEX_SCHEMA = EDGE_SCHEMA.append(pa.field("seq", pa.int64())).append(pa.field("row", pa.int64()))
 
@@ -92,8 +93,13 @@ class DuckIndex:
         own = con is None
         con = con or self._open(read_only=True)
         try:
-            marks = ", ".join("?" * len(values))
-            t = con.sql(f"SELECT * FROM edges WHERE {column} IN ({marks})", params=values).to_arrow_table()
+            if len(values) <= MANY:
+                marks = ", ".join("?" * len(values))
+                t = con.sql(f"SELECT * FROM edges WHERE {column} IN ({marks})", params=values).to_arrow_table()
+            else:  # a long list: join against it rather than parse thousands of parameters
+                con.register("wanted", pa.table({"v": pa.array(values, pa.string())}))
+                t = con.sql(f"SELECT edges.* FROM edges SEMI JOIN wanted ON edges.{column} = wanted.v").to_arrow_table()
+                con.unregister("wanted")
         finally:
             if own:
                 con.close()

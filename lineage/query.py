@@ -11,8 +11,8 @@ named in ``warnings`` and its edges are left out: the answer comes from the rest
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -86,7 +86,6 @@ def _rows(t: pa.Table, *steps: str) -> list[dict]:
     order = {s: i for i, s in enumerate(STEPS)}
     for r in out:
         r["at"] = r["at"].isoformat().replace("+00:00", "Z") if r["at"] is not None else None
-        r.pop("row", None)
     return sorted(out, key=lambda r: (r["at"] or "", order[r["step"]], r["record_id"] or ""))
 
 
@@ -104,8 +103,28 @@ def rule_bits(rules: int | None) -> list[int]:
     return [] if not rules else [i for i in range(64) if (rules >> i) & 1]
 
 
+@contextmanager
+def _connection(store: Any, con: Any) -> Iterator[Any]:
+    """One index connection per query (or the caller's, left open)."""
+    if con is not None:
+        yield con
+        return
+    con = store.index.connect()
+    try:
+        yield con
+    finally:
+        if con is not None:
+            con.close()
+
+
 def trace(store: Any, ref: str, con: Any = None) -> dict:
     """Backward lineage of a CRM record (or one of its fields)."""
+    parse_target_ref(ref)
+    with _connection(store, con) as c:
+        return _trace(store, ref, c)
+
+
+def _trace(store: Any, ref: str, con: Any) -> dict:
     entity, key, field = parse_target_ref(ref)
     segs = Segments(store)
     warnings = segs.warnings
@@ -137,6 +156,12 @@ def trace(store: Any, ref: str, con: Any = None) -> dict:
 
 def impact(store: Any, ref: str, con: Any = None) -> dict:
     """Forward lineage of a source record: every derived record and every destination (recipients)."""
+    parse_source_ref(ref)
+    with _connection(store, con) as c:
+        return _impact(store, ref, c)
+
+
+def _impact(store: Any, ref: str, con: Any) -> dict:
     system, stream, key = parse_source_ref(ref)
     segs = Segments(store)
     warnings = segs.warnings
@@ -169,7 +194,14 @@ def impact(store: Any, ref: str, con: Any = None) -> dict:
 
 def subject_edges(store: Any, subject_hash: str, con: Any = None) -> tuple[list[dict], list[str]]:
     """Every edge about one subject: its mapped/loaded/erased edges, the received, filtered and
-    quarantined edges of the source records they came from, and the loads of its outputs."""
+    quarantined edges of the source records they came from, and the loads of its outputs.
+
+    Each edge dict carries its ``seq`` and ``row`` (where it sits in the store)."""
+    with _connection(store, con) as c:
+        return _subject_edges(store, subject_hash, c)
+
+
+def _subject_edges(store: Any, subject_hash: str, con: Any) -> tuple[list[dict], list[str]]:
     segs = Segments(store)
     warnings = segs.warnings
     own = _lookup(segs, "subject", [subject_hash], con)
@@ -181,7 +213,7 @@ def subject_edges(store: Any, subject_hash: str, con: Any = None) -> tuple[list[
     by_output = [r for r in by_output if r["subject"] in (None, subject_hash)]
     seen, out = set(), []
     for r in rows + by_input + by_output:
-        k = json.dumps(r, sort_keys=True, default=str)
+        k = (r["seq"], r["row"])
         if k not in seen:
             seen.add(k)
             out.append(r)
