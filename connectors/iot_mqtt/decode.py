@@ -15,7 +15,7 @@ A bad payload, an unknown topic or an oversized message becomes a rejected row
 >>> out = decode_batch(msgs, cfg, Tracker())
 >>> out.tables["device_status"].column("status").to_pylist(), out.tables["telemetry"].num_rows
 (['offline'], 1)
->>> [r.split(":")[0] for r in out.rejected.column("reason").to_pylist()]
+>>> sorted(r.split(":")[0] for r in out.rejected.column("reason").to_pylist())
 ['bad JSON', 'unknown topic']
 """
 
@@ -33,6 +33,7 @@ import pyarrow as pa
 from connectors.base.source import REJECTED_SCHEMA, rejected
 from connectors.errors import SkippableError
 from connectors.iot_mqtt.config import MqttConfig, Router, TopicRoute
+from connectors.iot_mqtt.json_batch import _has_empty_struct, json_table
 from connectors.iot_mqtt.records import DEVICE_STATUS, JSON_MESSAGE, SPARKPLUG, SPARKPLUG_EVENTS, STATUS_REASONS
 from connectors.iot_mqtt.sparkplug.payload import decode_payload
 from connectors.iot_mqtt.sparkplug.topic import parse_topic
@@ -124,11 +125,13 @@ class _Rows:
     def __init__(self) -> None:
         self.by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.json_payloads: dict[str, list[Any]] = defaultdict(list)
+        self.json_pending: dict[TopicRoute, list[tuple[Message, str]]] = {}  # for the vectorised path
+        self.json_fast: dict[str, list[pa.Table]] = defaultdict(list)
         self.rejected: list[tuple[str, str, bytes]] = []
         self.sparkplug = False  # did the batch touch the Sparkplug tracker?
 
 
-def _one(m: Message, cfg: MqttConfig, router: Router, tracker: Tracker, rows: _Rows) -> None:
+def _one(m: Message, cfg: MqttConfig, router: Router, tracker: Tracker, rows: _Rows, slow: bool = False) -> None:
     route = router.route(m.topic)
     if route is None:
         raise SkippableError("unknown topic: no configured topic filter matches")
@@ -138,6 +141,9 @@ def _one(m: Message, cfg: MqttConfig, router: Router, tracker: Tracker, rows: _R
     if route.format == "sparkplug":
         _sparkplug(m, route, sha, tracker, rows)
         rows.sparkplug = True
+        return
+    if route.format == "json" and not slow:
+        rows.json_pending.setdefault(route, []).append((m, sha))
         return
     doc = _parse_json(m)
     ms = _json_time(doc, route, m.received_ms)
@@ -177,14 +183,6 @@ def _sparkplug(m: Message, route: TopicRoute, sha: str, tracker: Tracker, rows: 
             "event_key": f"{rid}/{e['device_id']}/{e['kind']}"})
 
 
-def _has_empty_struct(t: pa.DataType) -> bool:
-    if pa.types.is_struct(t):
-        return t.num_fields == 0 or any(_has_empty_struct(t.field(i).type) for i in range(t.num_fields))
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _has_empty_struct(t.value_type)
-    return False
-
-
 def _json_table(rows: list[dict[str, Any]], payloads: list[Any]) -> pa.Table:
     t = pa.Table.from_pylist(rows, schema=JSON_MESSAGE)
     try:
@@ -207,6 +205,16 @@ def decode_batch(messages: list[Message], cfg: MqttConfig, tracker: Tracker, rou
         except SkippableError as exc:
             raw = m.payload[: cfg.max_payload_bytes]
             rows.rejected.append((m.topic, str(exc), raw))
+    for route, items in rows.json_pending.items():
+        fast = json_table(route, items)
+        if fast is not None:
+            rows.json_fast[route.stream].append(fast)
+            continue
+        for m, _ in items:  # the slow path finds and quarantines the bad ones
+            try:
+                _one(m, cfg, router, tracker, rows, slow=True)
+            except SkippableError as exc:
+                rows.rejected.append((m.topic, str(exc), m.payload[: cfg.max_payload_bytes]))
     out = Decoded(rejected=rejected(rows.rejected), sparkplug=rows.sparkplug)
     fmt = {r.stream: r.format for r in cfg.topics}
     for stream, recs in rows.by_stream.items():
@@ -218,4 +226,8 @@ def decode_batch(messages: list[Message], cfg: MqttConfig, tracker: Tracker, rou
             out.tables[stream] = pa.Table.from_pylist(recs, schema=SPARKPLUG)
         else:
             out.tables[stream] = _json_table(recs, rows.json_payloads[stream])
+    for stream, tables in rows.json_fast.items():
+        if stream in out.tables:
+            tables = [out.tables[stream], *tables]
+        out.tables[stream] = pa.concat_tables(tables, promote_options="permissive")
     return out
