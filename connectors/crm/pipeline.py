@@ -69,14 +69,37 @@ def run(
     pipeline: dlt.Pipeline, entity: str, table: pa.Table, key: list[str], write: WriteDisposition, load_id: str
 ) -> None:
     """Load ``table`` into ``entity`` through dlt; a failure leaves no pending package behind."""
-    check_types(entity, stored_columns(pipeline, entity), table.schema)
+    try:
+        stored = stored_columns(pipeline, entity)
+    except Exception as exc:  # reaching the destination failed before anything was written
+        raise StageError.wrap("load", load_id, _sorted(exc)) from exc
+    check_types(entity, stored, table.schema)
     hints = {"primary_key": key} if write == "upsert" else {}
     try:
         pipeline.run(table, table_name=entity, write_disposition=DISPOSITIONS[write],
                      schema_contract=CONTRACT, **hints)
     except Exception as exc:  # dlt wraps every step failure; sort it for the runner
-        pipeline.drop_pending_packages()
+        _abort(pipeline)
         raise StageError.wrap("load", load_id, _sorted(exc)) from exc
+
+
+def _abort(pipeline: dlt.Pipeline) -> None:
+    """Abort what the failed run left pending and restore dlt's local schema, so the next
+    load starts clean (dlt would otherwise retry the old package and ignore new data)."""
+    try:
+        pipeline.abort_packages()
+    except Exception:  # the destination may still be down; a plain delete is enough then
+        log.warning("crm: aborting dlt packages of %s failed; deleting them", pipeline.pipeline_name, exc_info=True)
+        pipeline.drop_pending_packages()
+
+
+def _retriable() -> tuple[type[BaseException], ...]:
+    import psycopg2  # dlt's PostgreSQL client raises its errors unwrapped when connecting
+
+    return (TransientException, ConnectionError, TimeoutError, psycopg2.OperationalError)
+
+
+_RETRIABLE = _retriable()
 
 
 def _sorted(exc: BaseException) -> Exception:
@@ -84,7 +107,7 @@ def _sorted(exc: BaseException) -> Exception:
     for _ in range(10):  # the chain is short; bounded in case it loops
         if cause is None:
             break
-        if isinstance(cause, TransientException):
+        if isinstance(cause, _RETRIABLE):
             return RetriableError(f"crm load: {cause}")
         cause = cause.__cause__ or getattr(cause, "exception", None)
     return FatalError(f"crm load: {exc}")

@@ -1,10 +1,10 @@
 """PostgreSQL as the CRM: dlt creates and evolves the tables, ADBC loads them (fast path).
 
-``load`` goes through dlt when the table or one of the batch's columns does not
-exist yet (dlt creates or alters it and loads that batch), when the batch holds a
-type the fast path does not carry, or when the fast path is switched off
-(``?fast_path=false`` in the URL); every other batch goes through
-:mod:`connectors.crm.postgres_fast`. Both apply the same checks and write the same rows.
+dlt owns the schema: when the table or one of the batch's columns does not exist yet,
+dlt creates or alters it from the batch's schema alone (an empty slice), then the rows
+go through :mod:`connectors.crm.postgres_fast`. dlt loads the rows itself only when
+the batch holds a type the fast path does not carry or when the fast path is switched
+off (``?fast_path=false`` in the URL). Nested columns arrive as JSON text (nested.py). Both apply the same checks and write the same rows.
 Reads and deletes use ADBC: Arrow in, Arrow out.
 """
 
@@ -26,6 +26,7 @@ from connectors.crm import postgres_fast as fast
 from connectors.crm.batch import check_names, ids_table, prepare
 from connectors.crm.destination import LoadResult, RecordIds
 from connectors.crm.evolution import check_types
+from connectors.crm.nested import nested_to_json
 from connectors.errors import RetriableError, StageError
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class PostgresDestination:
         self, entity: str, table: pa.Table, key: list[str], write: WriteDisposition, load_id: str
     ) -> LoadResult:
         check_names([entity])
-        batch, superseded = prepare(table, key, write, load_id)
+        batch, superseded = prepare(nested_to_json(table), key, write, load_id)
         path = self._fast(entity, batch, key, write, load_id) if self.fast_path else None
         if path is None:
             dltrun.run(self._pipeline(entity), entity, batch, key, write, load_id)
@@ -84,21 +85,36 @@ class PostgresDestination:
 
     def _fast(self, entity: str, batch: pa.Table, key: list[str], write: WriteDisposition,
               load_id: str) -> str | None:
-        """Load through ADBC, or return None when dlt must (new table/column, unusual type)."""
+        """Load through ADBC, or return None when dlt must load the batch (a type ADBC can't carry).
+
+        A missing table or column is first created by dlt from the batch's schema alone (an
+        empty slice: DDL only), so the data itself always takes the fast path.
+        """
         if not fast.carries(batch.schema):
             return None
-        with self._connect() as con:
-            with con.cursor() as cur:
-                columns = fast.table_columns(cur, self.dataset, entity)
-            if not columns or not set(batch.column_names) <= set(columns):
-                return None
-            check_types(entity, dltrun.stored_columns(self._pipeline(entity), entity), batch.schema)
+        pipeline = self._pipeline(entity)
+        try:
+            con = self._connect()
+        except RetriableError as exc:
+            raise StageError.wrap("load", load_id, exc) from exc
+        with con:
+            columns = self._columns(con, entity)
+            if not set(batch.column_names) <= set(columns):
+                dltrun.run(pipeline, entity, batch.slice(0, 0), key, write, load_id)
+                columns = self._columns(con, entity)
+                if not set(batch.column_names) <= set(columns):  # e.g. an all-null column dlt skips
+                    return None
+            check_types(entity, dltrun.stored_columns(pipeline, entity), batch.schema)
             try:
                 how = fast.write(con, self.dataset, entity, batch, key, write, columns)
             except Exception as exc:
                 raise StageError.wrap("load", load_id, RetriableError(f"{self.name} fast path: {exc}")) from exc
         log.debug("crm %s: %d rows into %s (%s)", self.name, batch.num_rows, entity, how)
         return how
+
+    def _columns(self, con: Any, entity: str) -> dict[str, str]:
+        with con.cursor() as cur:
+            return fast.table_columns(cur, self.dataset, entity)
 
     # --- reads and deletes ------------------------------------------------------------
 

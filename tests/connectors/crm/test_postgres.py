@@ -5,6 +5,8 @@ Every scenario runs on both paths, and the paths must leave identical tables.
 
 from __future__ import annotations
 
+import json
+
 import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
 import pytest
@@ -13,6 +15,7 @@ from connectors.base.reserved import MAPPED_COLUMNS, RECORD_ID
 from connectors.crm import open_destination
 from connectors.crm.evolution import SchemaChangeError
 from connectors.crm.postgres import PostgresDestination
+from connectors.errors import StageError
 
 from .conftest import PG_URL, rows
 
@@ -45,7 +48,7 @@ def test_fast_path_and_dlt_leave_the_same_tables(home, batch, pg_url):
     via_dlt = open_destination(home, pg_url(fast_path=False))
     via_fast = open_destination(home, pg_url(fast_path=True))
     assert set(scenario(via_dlt, batch)) == {"dlt"}
-    assert scenario(via_fast, batch) == ["dlt", "fast", "fast", "dlt", "fast", "dlt", "fast", "dlt", "fast"]
+    assert set(scenario(via_fast, batch)) == {"fast"}  # dlt only created and altered the tables
     for entity in ("lead", "event", "snapshot"):
         assert rows(via_fast.read(entity)) == rows(via_dlt.read(entity)), entity
     assert rows(via_fast.read("lead")) == expected_leads(batch)
@@ -103,3 +106,22 @@ def test_a_url_without_password_still_works_for_dlt(home, batch, pg_url):
 def test_the_url_password_never_shows(home, pg_url):
     dest = open_destination(home, pg_url().replace(":x@", ":s3cret@"))
     assert "s3cret" not in repr(dest) and "s3cret" not in dest.name
+
+
+@pytest.mark.parametrize("fast_path", [False, True])
+def test_nested_columns_arrive_as_json_text(home, batch, pg_url, fast_path):
+    dest = open_destination(home, pg_url(fast_path=fast_path))
+    result = dest.load("lead", batch([1, 2], "L1", tags=[["a", "b"], None]), load_id="L1", **UPSERT)
+    assert result.path == ("fast" if fast_path else "dlt")
+    tags = {r["external_id"]: r["tags"] for r in dest.read("lead").to_pylist()}
+    assert json.loads(tags["WEB-1"]) == ["a", "b"] and tags["WEB-2"] is None
+
+
+@pytest.mark.parametrize("fast_path", [False, True])
+def test_an_unreachable_server_is_a_retriable_load_error(home, batch, fast_path):
+    """Nothing listens on port 9 of the loopback: the runner must retry later, not quarantine."""
+    url = f"postgresql://postgres:x@127.0.0.1:9/test?schema=wl_crm_nowhere&fast_path={str(fast_path).lower()}"
+    dest = open_destination(home, url)
+    with pytest.raises(StageError) as err:
+        dest.load("lead", batch([1], "L1"), load_id="L1", **UPSERT)
+    assert (err.value.stage, err.value.load_id, err.value.kind) == ("load", "L1", "retriable")
