@@ -89,7 +89,7 @@ def run_weftline(plan, events: pa.Table, batch: int, home: str | None) -> tuple[
         acts = inc.column("action").to_pylist()
         opens, closes = opens + acts.count("open"), closes + acts.count("close")
         if home:
-            save_state(home, plan.spec_id, state)
+            state = save_state(home, plan.spec_id, state)
     return opens, closes
 
 

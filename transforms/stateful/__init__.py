@@ -14,8 +14,8 @@ then turns into CRM records. See docs/stateful-rules.md.
 from transforms.stateful.incidents import incident_schema
 from transforms.stateful.plan import StatefulPlan, check_stateful, compile_stateful
 from transforms.stateful.spec import StatefulSpecError
-from transforms.stateful.state import State, load_state, save_state
+from transforms.stateful.state import State, StateConflict, load_state, save_state
 from transforms.stateful.testing import run_events, run_for_test
 
-__all__ = ["State", "StatefulPlan", "StatefulSpecError", "check_stateful", "compile_stateful", "incident_schema", "load_state",
+__all__ = ["State", "StateConflict", "StatefulPlan", "StatefulSpecError", "check_stateful", "compile_stateful", "incident_schema", "load_state",
            "run_events", "run_for_test", "save_state"]

@@ -114,7 +114,7 @@ class StatefulPlan:
             (resolver.transition if rule.kind == "transition" else resolver.rate)(rule, scopes, items)
         incidents = to_table(resolver.rows, self.section.key)
         new_state = State(final, state.next_seq + events.num_rows, self._compact(work, final, key_codes),
-                          scopes.table())
+                          scopes.table(), state.generation)
         return incidents, quarantined, new_state
 
     def _compact(self, work: pa.Table, final: int | None, key_codes: np.ndarray) -> pa.Table:

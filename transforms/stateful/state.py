@@ -11,7 +11,7 @@ A :class:`State` is three things:
 - ``scopes``: one row per (key, rule): the open incident, the last incident, the last
   activity (for cooldown), the mark of what was already decided, whether a rate was firing.
 
-Saved atomically: new generation files first (tmp + fsync + rename), then ``CURRENT.json``
+Saved atomically and guarded against a second writer (see :func:`save_state`): new generation files first (tmp + fsync + rename), then ``CURRENT.json``
 (same way) points at them; a crash leaves the old or the new state, never a mix.
 
 >>> import tempfile
@@ -19,22 +19,25 @@ Saved atomically: new generation files first (tmp + fsync + rename), then ``CURR
 >>> s = load_state(home, "device_offline_ticket")
 >>> s.watermark, s.next_seq, s.buffer.num_rows
 (None, 0, 0)
->>> save_state(home, "device_offline_ticket", State(watermark=5, next_seq=3, buffer=s.buffer, scopes=s.scopes))
->>> load_state(home, "device_offline_ticket").next_seq
-3
+>>> saved = save_state(home, "device_offline_ticket", State(watermark=5, next_seq=3, buffer=s.buffer, scopes=s.scopes))
+>>> loaded = load_state(home, "device_offline_ticket")
+>>> loaded.next_seq, loaded.generation, saved.generation
+(3, 1, 1)
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.base.home import Home
+from connectors.errors import RetriableError
 
 FORMAT = 1
 TS = pa.timestamp("us", tz="UTC")
@@ -56,6 +59,7 @@ class State:
     next_seq: int
     buffer: pa.Table
     scopes: pa.Table
+    generation: int = 0  # the saved generation this state descends from (0: none yet)
 
     @classmethod
     def empty(cls) -> "State":
@@ -100,15 +104,34 @@ def load_state(home: Home | str | os.PathLike, spec_id: str) -> State:
     gen = meta["generation"]
     buffer = pq.read_table(d / f"gen-{gen:08d}.buffer.parquet")
     scopes = pq.read_table(d / f"gen-{gen:08d}.scopes.parquet").cast(SCOPES)
-    return State(meta["watermark"], meta["next_seq"], buffer, scopes)
+    return State(meta["watermark"], meta["next_seq"], buffer, scopes, gen)
 
 
-def save_state(home: Home | str | os.PathLike, spec_id: str, state: State) -> None:
-    """Write ``state`` as the next generation, then switch ``CURRENT.json`` to it atomically."""
+def save_state(home: Home | str | os.PathLike, spec_id: str, state: State) -> State:
+    """Write ``state`` as the next generation, then switch ``CURRENT.json`` to it atomically.
+
+    Optimistic concurrency: if another worker saved since ``state`` was loaded, nothing is
+    written and :class:`StateConflict` (retriable) is raised — reload, re-apply, save again.
+    Returns the state with its new ``generation`` (use it for the next save).
+    """
     d = state_dir(home, spec_id)
     d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _save_locked(d, spec_id, state)
+
+
+class StateConflict(RetriableError):
+    """The saved state moved on since this one was loaded (another worker saved)."""
+
+
+def _save_locked(d: Path, spec_id: str, state: State) -> State:
     current = d / "CURRENT.json"
-    gen = json.loads(current.read_text())["generation"] + 1 if current.exists() else 1
+    saved = json.loads(current.read_text())["generation"] if current.exists() else 0
+    if saved != state.generation:
+        raise StateConflict(f"stateful state of {spec_id} is at generation {saved}, but this one descends from "
+                            f"{state.generation}: another worker saved in between; reload and apply again")
+    gen = saved + 1
     _fsync_write(d / f"gen-{gen:08d}.buffer.parquet", lambda p: pq.write_table(state.buffer, p))
     _fsync_write(d / f"gen-{gen:08d}.scopes.parquet", lambda p: pq.write_table(state.scopes, p))
     meta = {"format": FORMAT, "generation": gen, "watermark": state.watermark, "next_seq": state.next_seq}
@@ -117,3 +140,4 @@ def save_state(home: Home | str | os.PathLike, spec_id: str, state: State) -> No
     for old in d.glob("gen-*.parquet"):
         if not old.name.startswith(f"gen-{gen:08d}."):
             old.unlink(missing_ok=True)
+    return replace(state, generation=gen)

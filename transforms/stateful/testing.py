@@ -71,7 +71,7 @@ def run_events(section: dict, spec_id: str, events: pa.Table, *, batches=(), now
         for lo, hi in zip(bounds, bounds[1:]):
             inc, q, state = plan.apply(events.slice(lo, hi - lo), state)
             save_state(home, spec_id, state)
-            state = load_state(home, spec_id)
+            state = load_state(home, spec_id)  # as after a restart
             incidents.append(inc)
             quarantined.append(q.set_column(q.schema.get_field_index("row"), "row",
                                             pa.array([r + lo for r in q.column("row").to_pylist()], pa.int64())))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base.home import Home
-from transforms.stateful import State, load_state, save_state
+from transforms.stateful import State, StateConflict, load_state, save_state
 
 
 def test_restart_between_batches_continues_the_incident(tmp_path, offline_plan, mk):
@@ -30,11 +30,11 @@ def test_restart_between_batches_continues_the_incident(tmp_path, offline_plan, 
 
 def test_layout_and_generations(tmp_path, offline_plan, mk):
     _, _, st = offline_plan.apply(mk.status([("d1", 0, "online")]), State.empty())
-    save_state(Home(tmp_path), "device_offline_ticket", st)
-    save_state(Home(tmp_path), "device_offline_ticket", st)
+    st = save_state(Home(tmp_path), "device_offline_ticket", st)
+    st = save_state(Home(tmp_path), "device_offline_ticket", st)
     d = tmp_path / "state" / "stateful" / "device_offline_ticket"
-    assert sorted(p.name for p in d.iterdir()) == ["CURRENT.json", "gen-00000002.buffer.parquet",
-                                                   "gen-00000002.scopes.parquet"]
+    assert sorted(p.name for p in d.iterdir()) == [".lock", "CURRENT.json", "gen-00000002.buffer.parquet",
+                                                              "gen-00000002.scopes.parquet"]
     assert json.loads((d / "CURRENT.json").read_text())["generation"] == 2
 
 
@@ -55,7 +55,7 @@ def test_a_crash_before_the_switch_leaves_the_old_state(tmp_path, offline_plan, 
             real(path, write)
         s._fsync_write = dying
         st = load_state({str(tmp_path)!r}, "spec")
-        save_state({str(tmp_path)!r}, "spec", s.State(123, 99, st.buffer, st.scopes))
+        save_state({str(tmp_path)!r}, "spec", s.State(123, 99, st.buffer, st.scopes, st.generation))
     """)
     rc = subprocess.run([sys.executable, "-c", child], env={**os.environ}).returncode
     assert rc == 9
@@ -64,6 +64,18 @@ def test_a_crash_before_the_switch_leaves_the_old_state(tmp_path, offline_plan, 
     assert back.buffer.equals(st.buffer)
     save_state(tmp_path, "spec", back)  # the orphaned generation is cleaned up by the next save
     assert len(list((tmp_path / "state" / "stateful" / "spec").glob("gen-*"))) == 2
+
+
+def test_a_second_writer_gets_a_retriable_conflict_not_a_silent_overwrite(tmp_path, offline_plan, mk):
+    save_state(tmp_path, "s", State.empty())
+    mine, theirs = load_state(tmp_path, "s"), load_state(tmp_path, "s")
+    _, _, mine = offline_plan.apply(mk.status([("d1", 0, "online")]), mine)
+    _, _, theirs = offline_plan.apply(mk.status([("d2", 0, "online")]), theirs)
+    assert save_state(tmp_path, "s", mine).generation == 2
+    with pytest.raises(StateConflict, match="another worker saved in between") as err:
+        save_state(tmp_path, "s", theirs)
+    assert err.value.kind == "retriable"
+    assert load_state(tmp_path, "s").buffer.column("key").to_pylist() == ["d1"]
 
 
 def test_a_spec_id_cannot_escape_the_state_folder(tmp_path):
