@@ -21,6 +21,7 @@ calls, never a per-row loop.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,39 @@ def _is_scalar(x: Any) -> bool:
 
 def _quote(v: Any) -> str:
     return "null" if v is None else repr(v) if isinstance(v, str) else str(v)
+
+
+def name_groups(pattern: str) -> tuple[str, int]:
+    """Name the capturing groups of an RE2 pattern g1, g2, … in order (escapes and [classes] skipped).
+
+    >>> name_groups("(a)[(]x(?:y)(?P<z>w)")
+    ('(?P<g1>a)[(]x(?:y)(?P<g2>w)', 2)
+    """
+    out, n, i = [], 0, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if ch == "[":  # a character class: copy to its closing bracket ("[]…]" and "[^]…]" start with a literal ])
+            j = i + 1 + (pattern[i + 1:i + 2] == "^")
+            j += pattern[j:j + 1] == "]"
+            while j < len(pattern) and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            out.append(pattern[i:j + 1])
+            i = j + 1
+            continue
+        if ch == "(":
+            named = re.match(r"\(\?P?<[A-Za-z_][A-Za-z0-9_]*>", pattern[i:])
+            if pattern[i + 1:i + 2] != "?" or named:
+                n += 1
+                out.append(f"(?P<g{n}>")
+                i += len(named.group(0)) if named else 1
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out), n
 
 
 class Evaluator:
@@ -354,16 +388,10 @@ class Evaluator:
         return pc.if_else(pc.is_null(items), pa.scalar(None, rebuilt.type), rebuilt)
 
     def regex_extract(self, s, pattern: str, group: int):
-        import re
-
-        n_groups = re.compile(pattern).groups
-        wrapped = f"(?P<g0>{pattern})" if group == 0 else pattern
+        named, n_groups = name_groups(pattern)
         if group > n_groups:
             raise pa.ArrowInvalid(f"pattern has {n_groups} group(s), not {group}")
-        if group:
-            names = iter(range(1, n_groups + 1))
-            wrapped = re.sub(r"\((?!\?)", lambda m: f"(?P<g{next(names)}>", pattern)
-        out = pc.extract_regex(self.broadcast(s), pattern=wrapped)
+        out = pc.extract_regex(self.broadcast(s), pattern=f"(?P<g0>{named})")  # Arrow wants every group named
         return pc.struct_field(out, f"g{group}")
 
     def contains_any(self, s, words: str):
@@ -386,9 +414,12 @@ class Evaluator:
         return out.cast(pa.date32()) if is_date else out
 
     def date_diff(self, unit: str, a, b):
+        """Unit boundaries crossed from a to b (like SQL DATEDIFF): 23:00 → 01:00 next day is 1 day."""
         a, b = self.broadcast(a), self.broadcast(b)
-        fns = {"year": pc.years_between, "month": pc.month_interval_between if False else pc.months_between,
-               "week": pc.weeks_between, "day": pc.days_between, "hour": pc.hours_between,
+        if unit == "month":  # Arrow has month_interval_between, but its result type has no Python wrapper
+            years = pc.subtract(pc.year(b), pc.year(a))
+            return pc.cast(pc.add(pc.multiply(years, 12), pc.subtract(pc.month(b), pc.month(a))), pa.int64())
+        fns = {"year": pc.years_between, "week": pc.weeks_between, "day": pc.days_between, "hour": pc.hours_between,
                "minute": pc.minutes_between, "second": pc.seconds_between}
         if unit not in fns:
             raise pa.ArrowInvalid(f"unknown unit {unit!r}")
@@ -410,7 +441,8 @@ class Evaluator:
     def mask(self, s, keep: int):
         s = self.broadcast(s)
         n = pc.utf8_length(s)
-        stars = pc.binary_repeat(pa.scalar("*"), pc.max_element_wise(pc.subtract(n, keep), 0))
+        hidden = pc.if_else(pc.greater(n, keep), pc.subtract(n, keep), n)  # a short value is hidden entirely
+        stars = pc.binary_repeat(pa.scalar("*"), hidden)
         tail = pc.utf8_slice_codeunits(s, start=-keep) if keep else pc.utf8_slice_codeunits(s, start=0, stop=0)
         shown = pc.if_else(pc.greater(n, keep), tail, pa.scalar(""))
         return pc.binary_join_element_wise(stars, shown, "")

@@ -101,14 +101,16 @@ def _ascii_or_utf8(ascii_fn, utf8_fn):
 
 
 # ---------------------------------------------------------------- strings
+_ASCII_SPACE = " \t\n\v\f\r\x1c\x1d\x1e\x1f"  # what utf8_trim_whitespace (and str.strip) trims below 0x80;
+# ascii_trim_whitespace leaves \x1c-\x1f, so an all-ASCII batch would trim differently from a mixed one.
 register("trim", [S], "string", "Remove white space at both ends.", "trim('  a ') = 'a'")(
-    _ascii_or_utf8(pc.ascii_trim_whitespace, pc.utf8_trim_whitespace))
+    _ascii_or_utf8(lambda s: pc.ascii_trim(s, characters=_ASCII_SPACE), pc.utf8_trim_whitespace))
 register("ltrim", [S], "string", "Remove white space at the start.", "ltrim('  a') = 'a'")(
     lambda ctx, s: pc.utf8_ltrim_whitespace(s))
 register("rtrim", [S], "string", "Remove white space at the end.", "rtrim('a  ') = 'a'")(
     lambda ctx, s: pc.utf8_rtrim_whitespace(s))
-register("lower", [S], "string", "Lower-case (Unicode).", "lower('ÄB') = 'äb'")(_ascii_or_utf8(pc.ascii_lower, pc.utf8_lower))
-register("upper", [S], "string", "Upper-case (Unicode).", "upper('ab') = 'AB'")(_ascii_or_utf8(pc.ascii_upper, pc.utf8_upper))
+register("lower", [S], "string", "Lower-case (Unicode, one character to one: 'İ' becomes 'i').", "lower('ÄB') = 'äb'")(_ascii_or_utf8(pc.ascii_lower, pc.utf8_lower))
+register("upper", [S], "string", "Upper-case (Unicode, one character to one: 'ß' becomes 'ẞ', not 'SS').", "upper('ab') = 'AB'")(_ascii_or_utf8(pc.ascii_upper, pc.utf8_upper))
 register("length", [S], "int", "Length in characters.", "length('abc') = 3")(
     lambda ctx, s: pc.cast(pc.utf8_length(s), pa.int64()))
 register("concat", [Param("a"), Param("b")], "string",
@@ -140,7 +142,7 @@ register("starts_with", [S, Param("prefix", "string", literal=True)], "bool", "T
 register("ends_with", [S, Param("suffix", "string", literal=True)], "bool", "True when the text ends with suffix.",
          "ends_with('a.pdf', '.pdf') = true")(lambda ctx, s, suffix: pc.ends_with(s, pattern=suffix))
 register("split", [S, Param("sep", "string", literal=True)], "list", "Split text into a list at each separator.",
-         "split('a,b', ',') = ['a', 'b']")(lambda ctx, s, sep: pc.split_pattern(s, pattern=sep))
+         "list_get(split('a,b', ','), 1) = 'b'")(lambda ctx, s, sep: pc.split_pattern(s, pattern=sep))
 register("split_part", [S, Param("sep", "string", literal=True), Param("n", "int", literal=True)], "string",
          "The n-th (1-based) part of text split at a separator; null when there are fewer parts.",
          "split_part('a,b,c', ',', 2) = 'b'")(lambda ctx, s, sep, n: ctx.list_get(pc.split_pattern(s, pattern=sep), n - 1))
@@ -155,18 +157,18 @@ register("contains_any", [S, Param("words", "string", literal=True)], "bool",
 # ---------------------------------------------------------------- lists
 L = Param("items", "list")
 register("list_join", [L, Param("sep", "string", literal=True)], "string",
-         "Join the text items of a list with a separator (null items skipped).", "list_join(['a', 'b'], ', ') = 'a, b'",
+         "Join the text items of a list with a separator (null items skipped).", "list_join(split('a;b', ';'), ', ') = 'a, b'",
          category="list")(lambda ctx, items, sep: pc.binary_join(ctx.list_text(items), sep))
-register("list_length", [L], "int", "Number of items in a list (null for a null list).", "list_length(['a', 'b']) = 2",
+register("list_length", [L], "int", "Number of items in a list (null for a null list).", "list_length(split('a,b', ',')) = 2",
          category="list")(lambda ctx, items: pc.cast(pc.list_value_length(items), pa.int64()))
 register("list_get", [L, Param("index", "int", literal=True)], "any",
-         "The item at a 0-based index; null when the list is shorter.", "list_get(['a', 'b'], 1) = 'b'",
+         "The item at a 0-based index; null when the list is shorter.", "list_get(split('a,b', ','), 1) = 'b'",
          category="list")(lambda ctx, items, index: ctx.list_get(items, index))
 
 # ---------------------------------------------------------------- numbers
 register("round", [X, Param("digits", "int", literal=True, optional=True, default=0)],
          lambda ts: "int" if len(ts) == 1 and ts[0] == "int" else "float",
-         "Round half to even to a number of digits.", "round(2.345, 2) = 2.34", category="number")(
+         "Round half to even to a number of digits.", "round(0.125, 2) = 0.12", category="number")(
     lambda ctx, x, digits=0: pc.round(x, ndigits=digits, round_mode="half_to_even"))
 register("floor", [X], "float", "Largest integer not above x.", "floor(2.7) = 2", category="number")(lambda ctx, x: pc.floor(x))
 register("ceil", [X], "float", "Smallest integer not below x.", "ceil(2.1) = 3", category="number")(lambda ctx, x: pc.ceil(x))
@@ -179,30 +181,33 @@ register("least", [Param("a"), Param("b")], _first_known, "The smallest non-null
 # ---------------------------------------------------------------- nulls and conditions
 register("coalesce", [Param("a"), Param("b")], _first_known, "The first non-null argument.", "coalesce(null, 0) = 0",
          variadic=True, category="condition")(lambda ctx, *xs: pc.coalesce(*ctx.unify(xs)))
-register("nullif", [Param("a"), Param("b")], lambda ts: ts[0], "Null when a equals b, else a.", "nullif('', '') = null",
+register("nullif", [Param("a"), Param("b")], lambda ts: ts[0], "Null when a equals b, else a.", "nullif('', '') is null",
          category="condition")(lambda ctx, a, b: pc.if_else(pc.fill_null(pc.equal(a, b), False), pa.scalar(None, ctx.type_of(a)), a))
 register("if", [Param("condition", "bool"), Param("then"), Param("otherwise")], lambda ts: _first_known(ts[1:]),
          "then where the condition is true, otherwise elsewhere (also where it is null).", "if(1 > 0, 'y', 'n') = 'y'",
          category="condition")(lambda ctx, c, a, b: ctx.if_else(c, a, b))
 
 # ---------------------------------------------------------------- dates and times
+_EXAMPLE_PARTS = {"year": 2026, "month": 11, "day": 24, "hour": 10, "minute": 30, "day_of_week": 1,
+                  "quarter": 4}
 for _part, _fn in [("year", pc.year), ("month", pc.month), ("day", pc.day), ("hour", pc.hour),
                    ("minute", pc.minute), ("day_of_week", pc.day_of_week), ("quarter", pc.quarter)]:
-    register(_part, [T], "int", f"The {_part.replace('_', ' ')} of a date or timestamp (UTC).",
-             f"{_part}(to_timestamp('2026-11-24T10:30:00Z')) = ...", category="date")(
+    register(_part, [T], "int", f"The {_part.replace('_', ' ')} of a date or timestamp (UTC)."
+             + (" Monday is 0, Sunday 6." if _part == "day_of_week" else ""),
+             f"{_part}(to_timestamp('2026-11-24T10:30:00Z')) = {_EXAMPLE_PARTS[_part]}", category="date")(
         (lambda f: lambda ctx, t: pc.cast(f(t), pa.int64()))(_fn))
 register("date_trunc", [Param("unit", "string", literal=True), T], lambda ts: ts[1] if ts[1] != "any" else "timestamp",
          "Truncate to a unit: year, quarter, month, week, day, hour, minute, second.",
-         "date_trunc('month', to_date('2026-11-24')) = 2026-11-01", category="date")(
+         "date_trunc('month', to_date('2026-11-24')) = to_date('2026-11-01')", category="date")(
     lambda ctx, unit, t: pc.floor_temporal(t, unit=unit))
-register("add_days", [T, Param("n", "int")], lambda ts: ts[0], "Add n days.", "add_days(to_date('2026-11-24'), 7) = 2026-12-01",
+register("add_days", [T, Param("n", "int")], lambda ts: ts[0], "Add n days.", "add_days(to_date('2026-11-24'), 7) = to_date('2026-12-01')",
          category="date")(lambda ctx, t, n: ctx.add_duration(t, n, 86_400_000_000))
-register("add_hours", [T, Param("n", "int")], lambda ts: ts[0], "Add n hours.", "add_hours(ts, 2)", category="date")(
+register("add_hours", [T, Param("n", "int")], lambda ts: ts[0], "Add n hours.", "add_hours(to_timestamp('2026-11-24T23:00:00Z'), 2) = to_timestamp('2026-11-25T01:00:00Z')", category="date")(
     lambda ctx, t, n: ctx.add_duration(t, n, 3_600_000_000))
-register("add_minutes", [T, Param("n", "int")], lambda ts: ts[0], "Add n minutes.", "add_minutes(ts, 30)", category="date")(
+register("add_minutes", [T, Param("n", "int")], lambda ts: ts[0], "Add n minutes.", "add_minutes(to_timestamp('2026-11-24T23:45:00Z'), 30) = to_timestamp('2026-11-25T00:15:00Z')", category="date")(
     lambda ctx, t, n: ctx.add_duration(t, n, 60_000_000))
 register("date_diff", [Param("unit", "string", literal=True), Param("start", "timestamp"), Param("end", "timestamp")], "int",
-         "Whole units (day, hour, minute, second, week, month, year) from start to end.",
+         "Unit boundaries crossed from start to end, as SQL DATEDIFF (day, hour, minute, second, week from Monday, month, year).",
          "date_diff('day', to_date('2026-11-01'), to_date('2026-11-24')) = 23", category="date")(
     lambda ctx, unit, a, b: ctx.date_diff(unit, a, b))
 register("format_date", [T, Param("format", "string", literal=True)], "string", "Format a date or timestamp (strftime).",
@@ -219,26 +224,29 @@ def _cast_fn(target):
     return kernel
 
 
+_EXAMPLE_CASTS = {"string": "to_string(42) = '42'", "int": "to_int(' 42 ') = 42", "float": "to_float('1.5') = 1.5",
+                  "bool": "to_bool('yes') = true"}
 for _t in ("string", "int", "float", "bool"):
     register(f"to_{_t}", [Param("x")], _t, f"Cast to {_t}; a value that cannot be cast is quarantined.",
-             f"to_{_t}(...)", category="cast")(_cast_fn(_t))
+             _EXAMPLE_CASTS[_t], category="cast")(_cast_fn(_t))
 register("to_decimal", [Param("x"), Param("precision", "int", literal=True), Param("scale", "int", literal=True)], "decimal",
          "Cast to decimal(precision, scale); a value that cannot be cast is quarantined.", "to_decimal('12.50', 12, 2) = 12.50",
          category="cast")(lambda ctx, x, p, s: ctx.cast(x, f"decimal({p},{s})"))
 register("to_date", [Param("x"), Param("format", "string", literal=True, optional=True)], "date",
          "Parse a date (ISO 8601, or a strptime format); unparseable values are quarantined.",
-         "to_date('24.11.2026', '%d.%m.%Y') = 2026-11-24", category="cast")(_cast_fn("date"))
+         "to_date('24.11.2026', '%d.%m.%Y') = to_date('2026-11-24')", category="cast")(_cast_fn("date"))
 register("to_timestamp", [Param("x"), Param("format", "string", literal=True, optional=True),
                           Param("tz", "string", literal=True, optional=True)], "timestamp",
          "Parse a timestamp (ISO 8601 with zone, or a strptime format read in time zone tz); result in UTC.",
-         "to_timestamp('24.11.2026 10:00', '%d.%m.%Y %H:%M', 'Europe/Berlin')", category="cast")(_cast_fn("timestamp"))
+         "to_timestamp('24.11.2026 10:00', '%d.%m.%Y %H:%M', 'Europe/Berlin') = to_timestamp('2026-11-24T09:00:00Z')", category="cast")(_cast_fn("timestamp"))
 
 # ---------------------------------------------------------------- personal data
 register("hash", [Param("x")], "string", "Keyed hash (HMAC-SHA256, hex) under the deployment's subject key: "
-         "stable pseudonym, not reversible without the key.", "hash('ann@example.com') = 'e3b0…'", category="privacy")(
+         "stable pseudonym, not reversible without the key.", "length(hash('ann@example.com')) = 64", category="privacy")(
     lambda ctx, x: ctx.hmac(x))
 register("mask", [S, Param("keep", "int", literal=True, optional=True, default=4)], "string",
-         "Replace all but the last keep characters by '*'.", "mask('4111111111111111') = '************1111'",
+         "Replace all but the last keep characters by '*'; a value of at most keep characters is masked entirely.",
+         "mask('4111111111111111') = '************1111'",
          category="privacy")(lambda ctx, s, keep=4: ctx.mask(s, keep))
 register("mask_email", [S], "string", "Keep the first letter and the domain of an e-mail address.",
          "mask_email('ann.lee@example.com') = 'a***@example.com'", category="privacy")(
@@ -246,8 +254,8 @@ register("mask_email", [S], "string", "Keep the first letter and the domain of a
 
 # ---------------------------------------------------------------- reference data
 register("lookup", [Param("table", "string", literal=True), Param("key"), Param("column", "string", literal=True)], "any",
-         "The column of the row of a reference table (mappings/reference/<table>.csv|.parquet) whose first column "
-         "equals key; null when there is none.", "lookup('country_regions', country, 'region')",
+         "The column of the row of a reference table (mappings/reference/<table>.csv or .parquet) whose first column "
+         "equals key; null when there is none.", "lookup('country_regions', 'DE', 'region') = 'EMEA'",
          category="reference")(lambda ctx, table, key, column: ctx.lookup(table, key, column))
 
 
