@@ -34,7 +34,7 @@ def test_the_shipped_erp_orders_integration_defaults_to_the_sample_erp(tmp_path,
     monkeypatch.delenv("WEFTLINE_ERP_URL", raising=False)
     monkeypatch.delenv("WEFTLINE_CRM_URL", raising=False)
     home = Home(tmp_path)
-    it = load_integration("erp_orders", MAPPINGS, home=home, check_specs=False)
+    it = load_integration("erp_orders", MAPPINGS, home=home)  # its spec, erp_order_to_account.yaml, is beside it
     assert (it.name, it.connector, it.schedule) == ("erp_orders", "erp_sql", "*/5 * * * *")
     assert it.config["url"] == f"sqlite:///{tmp_path}/erp.sqlite"
     assert it.streams == {"orders": ("erp_order_to_account",)} and it.destination is None
