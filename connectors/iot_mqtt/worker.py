@@ -60,6 +60,7 @@ class Worker:
         self._generation = 0
         self.refused: str | None = None  # the broker's reason when it refused our CONNECT
         self._retry_at = 0.0
+        self._dirty = False  # something landed (or failed) since the last processing
         self._backoff = 0.5
         self.client = self._client()
 
@@ -115,6 +116,7 @@ class Worker:
 
     def _land_and_ack(self, batch: list[tuple[int, Message]]) -> None:
         res = self.ingestor.ingest([m for _, m in batch])  # durable when it returns
+        self._dirty = True
         self.stats.received += len(batch)
         self.stats.quarantined += res.counts.get("quarantined", 0)
         for s, n in res.counts.items():
@@ -132,8 +134,9 @@ class Worker:
 
     def process_pending(self, force: bool = False) -> int:
         """Drain every stream for this consumer, hand the tables to ``process``, mark them done."""
-        if self.process is None or (not force and time.monotonic() < self._retry_at):
+        if self.process is None or (not force and (not self._dirty or time.monotonic() < self._retry_at)):
             return 0
+        self._dirty = False
         pending = {s: list(drain(self.home, SYSTEM, s, self.consumer)) for s in self.streams}
         pending = {s: parts for s, parts in pending.items() if parts}
         if not pending:
@@ -143,6 +146,7 @@ class Worker:
         try:
             self.process(tables)
         except Exception:  # the runner's failure: keep the parts pending, retry with backoff
+            self._dirty = True
             self.stats.process_failures += 1
             self._retry_at = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, 30.0)
