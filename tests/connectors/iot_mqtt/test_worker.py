@@ -175,3 +175,45 @@ def test_downstream_failure_keeps_parts_pending_and_resumes(system_broker, prefi
                  what="the pending parts processed once the database is back")
     got = rows(db, "telemetry")
     assert len(got) == len({r[0] for r in got}) == 40
+
+
+def crm_process(home):
+    """The processing step the runner will own (map → load → lineage), reduced to the load:
+    device_status rows upserted into the real CRM destination (connectors.crm, DuckDB via dlt)."""
+    from connectors.crm import open_destination
+
+    dest = open_destination(home)
+
+    def process(tables):
+        st = tables.get("device_status")
+        if st is not None and st.num_rows:
+            cols = ["_wl_record_id", "device_id", "status", "reason", "event_time", "source", "_wl_load_id"]
+            dest.load("device_event", st.select(cols), key=["_wl_record_id"], write="upsert",
+                      load_id=st.column("_wl_load_id")[0].as_py())
+
+    return dest, process
+
+
+def test_status_events_reach_the_crm_once_even_when_delivered_twice(system_broker, prefix, home,
+                                                                  publisher_factory):
+    dest, process = crm_process(home)
+    w = Worker(config(prefix, system_broker), home, process)
+    pub = publisher_factory(system_broker)
+    with running(w):
+        for dev in ("d1", "d2", "d3"):
+            pub.publish(f"{prefix}/devices/{dev}/status", {"status": "online", "ts": 1_700_000_000_000})
+        pub.publish(f"{prefix}/devices/d2/status", {"status": "offline", "ts": 1_700_000_060_000})
+        pub.publish(f"{prefix}/devices/d2/status", {"status": "offline", "ts": 1_700_000_060_000})  # again
+        birth = encode_payload([{"name": "bdSeq", "datatype": "Int64", "value": 7}], timestamp=1, seq=0)
+        death = encode_payload([{"name": "bdSeq", "datatype": "Int64", "value": 7}], timestamp=2, seq=None)
+        pub.publish(f"spBv1.0/{prefix}/NBIRTH/gw", birth)
+        pub.publish(f"spBv1.0/{prefix}/NDEATH/gw", death)
+        pub.wait()
+        wait_for(lambda: w.stats.acked == 7, what="7 messages")
+        wait_for(lambda: w.stats.processed_parts >= 1 and not pending(home, "iot_mqtt", "device_status", w.consumer),
+                 timeout=60, what="device_status loaded into the CRM")
+    crm = dest.read("device_event")
+    got = sorted(zip(crm.column("device_id").to_pylist(), crm.column("status").to_pylist(),
+                     crm.column("reason").to_pylist()))
+    assert got == [("d1", "online", "birth"), ("d2", "offline", "death"), ("d2", "online", "birth"),
+                   ("d3", "online", "birth"), (f"{prefix}/gw", "offline", "death"), (f"{prefix}/gw", "online", "birth")]
