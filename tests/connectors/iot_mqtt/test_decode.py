@@ -3,7 +3,6 @@
 import json
 from datetime import datetime, timezone
 
-import pyarrow as pa
 
 from connectors.base.source import REJECTED_SCHEMA
 from connectors.iot_mqtt.config import MqttConfig
