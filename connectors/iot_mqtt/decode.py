@@ -33,7 +33,7 @@ import pyarrow as pa
 from connectors.base.source import REJECTED_SCHEMA, rejected
 from connectors.errors import SkippableError
 from connectors.iot_mqtt.config import MqttConfig, Router, TopicRoute
-from connectors.iot_mqtt.json_batch import _has_empty_struct, json_table
+from connectors.iot_mqtt.json_batch import json_table, spread
 from connectors.iot_mqtt.records import DEVICE_STATUS, JSON_MESSAGE, SPARKPLUG, SPARKPLUG_EVENTS, STATUS_REASONS
 from connectors.iot_mqtt.sparkplug.payload import decode_payload
 from connectors.iot_mqtt.sparkplug.topic import parse_topic
@@ -189,9 +189,9 @@ def _json_table(rows: list[dict[str, Any]], payloads: list[Any]) -> pa.Table:
         parsed = pa.array(payloads)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         return t  # payloads whose types clash within the batch keep only payload_json
-    if pa.types.is_struct(parsed.type) and not _has_empty_struct(parsed.type):
-        t = t.append_column("payload", parsed)
-    return t
+    if not pa.types.is_struct(parsed.type):
+        return t  # not objects (a bare number, a list): payload_json only
+    return spread(t, [f.name for f in parsed.type], parsed.flatten())
 
 
 def decode_batch(messages: list[Message], cfg: MqttConfig, tracker: Tracker, router: Router | None = None

@@ -90,9 +90,27 @@ def json_table(route: Any, items: list[tuple[Any, str]]) -> pa.Table | None:
         "payload_sha256": pa.array([s for _, s in items], pa.string()),
         "payload_json": pa.array(payloads, pa.binary()).cast(pa.string()),
     }
-    table = pa.table(cols, schema=JSON_MESSAGE)
-    if parsed.num_columns:
-        payload = pa.StructArray.from_arrays([c.combine_chunks() for c in parsed.columns], parsed.column_names)
-        if not _has_empty_struct(payload.type):
-            table = table.append_column("payload", payload)
+    return spread(pa.table(cols, schema=JSON_MESSAGE), parsed.column_names, parsed.columns)
+
+
+def spread(table: pa.Table, names: list[str], columns: list) -> pa.Table:
+    """Add the payload's top-level fields as columns (nested ones stay structs / lists).
+
+    A field named like a message column (``topic``, ``device_id``, …) or starting with ``_wl_``
+    becomes ``payload_<name>``; a field whose type Parquet cannot hold (an empty object) stays
+    only in ``payload_json``.
+
+    >>> t = spread(pa.table({"topic": ["a"]}), ["topic", "temp"], [pa.array(["x"]), pa.array([1.5])])
+    >>> t.column_names
+    ['topic', 'payload_topic', 'temp']
+    """
+    taken = set(table.column_names)
+    for name, col in zip(names, columns):
+        if _has_empty_struct(col.type) or pa.types.is_null(col.type):
+            continue
+        out = f"payload_{name}" if name in taken or name.startswith("_wl_") or name.startswith("payload_") else name
+        if out in taken:
+            continue
+        table = table.append_column(out, col)
+        taken.add(out)
     return table

@@ -2,7 +2,7 @@
 node, each also publishing JSON status and telemetry; one device drops offline mid-run.
 
 Topics (``prefix`` may be empty): ``<prefix>devices/<id>/status`` ({"status", "ts"}),
-``<prefix>devices/<id>/telemetry`` ({"ts", "seq", "temp", "fault"}), and the Sparkplug B
+``<prefix>devices/<id>/telemetry`` ({"ts", "seq", "temp", "event_type": reading|fault}), and the Sparkplug B
 namespace ``spBv1.0/<group>/{NBIRTH,DBIRTH,DDATA,DDEATH,NDEATH}/<node>[/<device>]`` (the
 NDEATH is also registered as the node's MQTT Will, with the same bdSeq).
 
@@ -96,7 +96,8 @@ class FleetPublisher:
             [{"alias": 1, "datatype": "Double", "value": temp}, {"alias": 2, "datatype": "Boolean", "value": fault}],
             timestamp=_now_ms(), seq=self._next_seq()))
         return self._pub(f"{self.fleet.prefix}devices/{device}/telemetry",
-                         json.dumps({"ts": _now_ms(), "seq": i, "temp": temp, "fault": fault}))
+                         json.dumps({"ts": _now_ms(), "seq": i, "temp": temp,
+                                     "event_type": "fault" if fault else "reading"}))
 
     def drop(self, device: str) -> None:
         """The device goes offline: a DDEATH and a JSON offline status."""

@@ -43,7 +43,7 @@ def test_malformed_inputs_are_rejected_with_topic_and_reason_and_the_rest_decode
         ("devices/d1/status", "bad status", 20),
     ])
     tel = out.tables["telemetry"]
-    assert tel.num_rows == 1 and tel.column("payload").to_pylist() == [{"temp": 20.5, "at": "2026-11-24T08:00:00Z"}]
+    assert tel.num_rows == 1 and tel.column("temp").to_pylist() == [20.5]  # payload fields become columns
     assert tel.column("event_time").to_pylist()[0] == datetime(2026, 11, 24, 8, tzinfo=timezone.utc)
     assert sum(out.counts.values()) == len(msgs)  # read = landed + quarantined
 
@@ -80,3 +80,14 @@ def test_signed_sparkplug_ints_decode_as_negative():
     p = encode_payload([{"name": "delta", "datatype": "Int32", "value": -5}], timestamp=1, seq=0)
     out = decode_batch([m("spBv1.0/g/NBIRTH/n", p)], CFG, Tracker())
     assert out.tables["sparkplug"].column("metrics")[0].as_py()[0]["value_num"] == -5.0
+
+
+def test_payload_fields_become_columns_nested_stay_nested_clashes_are_prefixed():
+    msgs = [m("devices/d9/telemetry", {"event_type": "fault", "device_id": "o", "probe": {"t": 1.5}}, mid=1),
+            m("devices/d9/telemetry", {"event_type": "reading", "probe": {"t": 2.5}}, mid=2)]
+    for batch in (msgs, [*msgs, m("devices/d9/telemetry", b"{bad")]):  # the Arrow path, then message by message
+        t = decode_batch(batch, CFG, Tracker()).tables["telemetry"]
+        assert t.column("event_type").to_pylist() == ["fault", "reading"]
+        assert t.column("device_id").to_pylist() == ["d9", "d9"]  # from the topic
+        assert t.column("payload_device_id").to_pylist() == ["o", None]
+        assert t.column("probe").to_pylist() == [{"t": 1.5}, {"t": 2.5}]
