@@ -95,7 +95,7 @@ def test_validate_passes_on_the_shipped_mappings():
 
 def test_validate_through_the_installed_script_from_the_repo_root(tmp_path):
     """The real entry point (``weftline = weftline.cli:main``): exit codes as a shell sees them."""
-    bad = tmp_path / "bad.yaml"
+    bad = spec_dir(tmp_path) / "bad.yaml"
     bad.write_text(SPEC.read_text().replace("coalesce(engagement_score, 0)", "coalesce(engagement_score, 0) +"))
     exe = Path(sys.executable).with_name("weftline")
     ok = subprocess.run([exe, "validate"], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -111,6 +111,22 @@ def _line_of(text: str, needle: str) -> int:
 
 
 BASE = SPEC.read_text()
+
+
+def _with_variants(text: str, items: str) -> str:
+    """The spec with ``items`` as its first variants (before any it already has)."""
+    if "\nvariants:" in text:
+        head, tail = text.split("\nvariants:", 1)
+        tail = tail.split("\n", 1)[1] if tail.startswith((" ", "\n")) or tail == "" else tail
+        return head + "\nvariants:\n" + items + tail
+    return text + "variants:\n" + items
+
+
+def spec_dir(tmp_path: Path) -> Path:
+    """A folder for specs with the sample reference data beside them (specs may `lookup` it)."""
+    d = tmp_path / "specs"
+    shutil.copytree(MAPPINGS / "reference", d / "reference")
+    return d
 BROKEN = {
     # name: (spec text, text on the line the issue must point at, part of the message)
     "unknown_source_field": (BASE.replace("from: contact.email,", "from: contact.emial,"),
@@ -130,9 +146,9 @@ BROKEN = {
                         "key field 'lead_id' is not one of the target's fields"),
     "when_not_boolean": (BASE.replace("when: activity.level is not null", "when: engagement_score + 1"),
                          "when:", "`when` must be a true/false condition"),
-    "unreachable_variant": (BASE + "variants:\n  - name: all\n    when: 'true'\n    fields: {priority: {from: activity.level}}\n"
-                            "  - name: vip\n    when: \"form_name = 'vip'\"\n    fields: {priority: {from: activity.level}}\n",
-                            "form_name = 'vip'", "unreachable rule"),
+    "unreachable_variant": (_with_variants(BASE, "  - name: all\n    when: 'true'\n    fields: {priority: {from: activity.level}}\n"
+                                          "  - name: later\n    when: \"form_name = 'x'\"\n    fields: {priority: {from: activity.level}}\n"),
+                            "form_name = 'x'", "unreachable rule"),
     "wrong_arity": (BASE.replace("coalesce(engagement_score, 0) * 1.5", "round()"), "score:", "round takes"),
 }
 
@@ -140,7 +156,7 @@ BROKEN = {
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_validate_reports_each_breakage_as_file_line_message(tmp_path, name):
     text, where, needle = BROKEN[name]
-    p = tmp_path / f"{name}.yaml"
+    p = spec_dir(tmp_path) / f"{name}.yaml"
     p.write_text(text)
     r = invoke("validate", p)
     assert r.exit_code == 2, r.output
@@ -150,10 +166,11 @@ def test_validate_reports_each_breakage_as_file_line_message(tmp_path, name):
 
 
 def test_validate_reports_every_broken_spec_in_a_folder_and_exit_2(tmp_path):
+    d = spec_dir(tmp_path)
     for name in ("unknown_source_field", "type_mismatch", "missing_source"):
-        (tmp_path / f"{name}.yaml").write_text(BROKEN[name][0])
-    (tmp_path / "good.yaml").write_text(BASE)
-    r = invoke("validate", tmp_path)
+        (d / f"{name}.yaml").write_text(BROKEN[name][0])
+    (d / "good.yaml").write_text(BASE)
+    r = invoke("validate", d)
     assert r.exit_code == 2
     assert {Path(m.split(":")[0]).stem for m in r.output.splitlines() if re.match(r"^/.+\.yaml:\d+: ", m)} == {
         "unknown_source_field", "type_mismatch", "missing_source"}
@@ -196,7 +213,7 @@ HOSTILE = {
 @pytest.mark.parametrize("name", sorted(HOSTILE) + ["binary_garbage"])
 def test_hostile_specs_get_a_clear_error_never_a_traceback_and_run_nothing(tmp_path, name):
     sentinel = tmp_path / "pwned"
-    p = tmp_path / f"{name}.yaml"
+    p = spec_dir(tmp_path) / f"{name}.yaml"
     if name == "binary_garbage":
         p.write_bytes(bytes(range(256)) * 64 + os.urandom(4096))
         needle = "cannot read spec"
@@ -211,9 +228,9 @@ def test_hostile_specs_get_a_clear_error_never_a_traceback_and_run_nothing(tmp_p
 
 
 def test_preview_and_test_refuse_hostile_specs_too(tmp_path, home):
-    p = tmp_path / "hostile.yaml"
+    p = spec_dir(tmp_path) / "hostile.yaml"
     p.write_text(HOSTILE["shell_function"][0])
-    (tmp_path / "hostile.test.yaml").write_text("cases:\n  - name: x\n    input: [{submission_id: '1'}]\n    expect: {lead: []}\n")
+    p.with_name("hostile.test.yaml").write_text("cases:\n  - name: x\n    input: [{submission_id: '1'}]\n    expect: {lead: []}\n")
     inp = tmp_path / "in.json"
     inp.write_text(json.dumps(ROWS[0]))
     r = invoke("preview", p, "--input", inp, "--format", "json")
@@ -232,9 +249,10 @@ def test_test_passes_the_sample_spec_and_counts_its_cases():
 
 
 def test_test_exits_1_and_names_the_failing_case(tmp_path):
-    spec = tmp_path / "lead.yaml"
+    d = spec_dir(tmp_path)
+    spec = d / "lead.yaml"
     spec.write_text(BASE)
-    (tmp_path / "lead.test.yaml").write_text("""cases:
+    (d / "lead.test.yaml").write_text("""cases:
   - name: right
     input: [{submission_id: "1", contact: {email: a@x.com}, activity: {level: A}, engagement_score: 2}]
     expect: {lead: [{external_id: WEB-1, priority: high, score: 3.0}]}
@@ -245,7 +263,7 @@ def test_test_exits_1_and_names_the_failing_case(tmp_path):
     input: [{submission_id: "3", contact: {email: c@x.com}, activity: {level: Q}}]
     expect_quarantine: [{row: 0, field: priority, reason: "some other reason"}]
 """)
-    r = invoke("test", tmp_path)
+    r = invoke("test", d)
     assert r.exit_code == 1
     assert r.stdout.strip().splitlines()[-1] == "1 passed, 2 failed"
     assert "wrong on purpose" in r.stdout and "priority = 'medium', expected 'low'" in r.stdout
@@ -253,8 +271,9 @@ def test_test_exits_1_and_names_the_failing_case(tmp_path):
 
 
 def test_test_counts_a_spec_without_test_file_as_a_failure(tmp_path):
-    (tmp_path / "lead.yaml").write_text(BASE)
-    r = invoke("test", tmp_path)
+    d = spec_dir(tmp_path)
+    (d / "lead.yaml").write_text(BASE)
+    r = invoke("test", d)
     assert r.exit_code == 1 and "no test file lead.test.yaml" in r.stdout
     assert r.stdout.strip().splitlines()[-1] == "0 passed, 1 failed"
 
@@ -398,8 +417,7 @@ def weftline(*args, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def snapshot_spec(tmp_path: Path) -> Path:
     """A copy of the sample spec and its reference data, so both runs see the same spec version."""
-    d = tmp_path / "specs"
-    shutil.copytree(MAPPINGS / "reference", d / "reference")
+    d = spec_dir(tmp_path)
     shutil.copy(SPEC, d / SPEC.name)
     return d / SPEC.name
 
@@ -430,7 +448,7 @@ def test_run_twice_with_the_same_input_leaves_the_same_rows(tmp_path, home):
 
 
 def test_run_with_a_broken_spec_exits_2_and_loads_nothing(tmp_path, home):
-    bad = tmp_path / "bad.yaml"
+    bad = spec_dir(tmp_path) / "bad.yaml"
     bad.write_text(BROKEN["unknown_source_field"][0])
     r = weftline("run", bad, "--input", write_input(tmp_path, "jsonl", ROWS))
     assert r.returncode == 2
