@@ -22,9 +22,11 @@ baseline           float64                 rate: trailing events per window leng
 ratio              float64                 rate: count / baseline (null when baseline is 0)
 detail             string                  a sentence for people
 evidence           list<string>            record ids of the events behind this row
-_wl_record_id      string (32 hex)         this row's own id (input id for the mapping stage)
-_wl_spec_id        string                  the stateful spec's id
+row_id             string (32 hex)         this row's own id, unique and stable across replays
 =================  ======================  ==================================================
+
+No ``_wl_`` columns: the runner stamps the incidents as a derived stream (``connectors.base.identity.stamp``
+with key ``incident_key`` and position ``row_id``), which gives them record ids and lineage.
 
 Rows come in event order (``at``, then key, rule); for one incident the last row is its
 current state, so a loader that upserts on ``incident_key`` keeps the newest.
@@ -42,7 +44,6 @@ import hashlib
 import pyarrow as pa
 
 from connectors.base.hashing import SEPARATOR
-from connectors.base.reserved import RECORD_ID, SPEC_ID
 from transforms.stateful.state import TS
 
 ACTIONS = ("open", "annotate", "close")
@@ -51,7 +52,7 @@ _FIXED = [
     ("since", TS), ("at", TS), ("from_status", pa.string()), ("to_status", pa.string()),
     ("duration_s", pa.float64()), ("window_start", TS), ("window_end", TS), ("count", pa.int64()),
     ("baseline", pa.float64()), ("ratio", pa.float64()), ("detail", pa.string()),
-    ("evidence", pa.list_(pa.string())), (RECORD_ID, pa.string()), (SPEC_ID, pa.string()),
+    ("evidence", pa.list_(pa.string())), ("row_id", pa.string()),
 ]
 
 

@@ -129,10 +129,10 @@ class StatefulPlan:
             if not len(pos):
                 continue
             runs = status_runs(key_codes[pos], t[pos], status[pos])
-            starts, first = runs.start, runs.first
-            last = starts[np.append(first[starts[1:]], True)]  # each key's last run
-            keep[pos[last]] = True
-            keep[pos[last[~first[last]] - 1]] = True  # and the event before it: the "from" status
+            last = np.flatnonzero(runs.ongoing)  # each key's last run (index into the runs)
+            keep[pos[runs.start[last]]] = True
+            before = last[runs.has_prev[last]] - 1  # and the run before it (its "from" status), by its first
+            keep[pos[runs.start[before]]] = True    # event: run starts do not depend on batch cuts
         for r in self.section.rates:
             m = pc.fill_null(work.column(match_column(r.name)), False).to_numpy(zero_copy_only=False)
             keep |= m & (t >= final - r.window_us - r.baseline_us)

@@ -86,7 +86,7 @@ class Resolver:
         self.rows.append({
             self.section.key: scope["key"], "rule": rule.name, "kind": rule.kind, "action": action,
             "incident_key": incident, "evidence": [e for e in evidence if e], "_order": len(self.rows),
-            "_wl_record_id": row_id(self.spec_id, incident, action, cols["at"], seq), "_wl_spec_id": self.spec_id,
+            "row_id": row_id(self.spec_id, incident, action, cols["at"], seq),
             **cols,
         })
 

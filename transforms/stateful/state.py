@@ -5,7 +5,7 @@ A :class:`State` is three things:
 - ``watermark`` (µs since the epoch, or None): events older than it are late; everything
   before it is *final* (no event can still arrive there).
 - ``buffer``: the events still needed — those not final yet, the first event of each key's
-  current status run and the one before it, and the events inside a rate rule's
+  current status run and of the run before it, and the events inside a rate rule's
   window + baseline. Columns ``key``, ``time``, ``seq`` (arrival order), ``rid`` (record id),
   ``_s_<field>`` per transition field, ``_m_<rule>`` per rate rule.
 - ``scopes``: one row per (key, rule): the open incident, the last incident, the last

@@ -68,12 +68,16 @@ def _run(plan, rows, cuts, home=None):
 
 
 def _key(r):
-    return r["_wl_record_id"]
+    return r["row_id"]
 
 
 @example(  # a pending offline run whose "from" status was compacted away between batches
     [("d1", 0, 0, "online", None), ("d1", 10, 0, "offline", None), ("d2", 40, 0, "online", None),
      ("d2", 150, 0, "online", None)], [3], 0, True)
+@example(  # the run before the current one is kept by its first event, whatever the cuts
+    [("d1", 0, 0, "online", "fault")] * 15 + [("d1", 0, 0, "offline", "fault")] * 2
+    + [("d1", 400, 0, "online", "fault")] + [("d1", 0, 0, "online", "fault")] * 6 + [("d1", 1, 0, "online", "fault")],
+    [18], 0, False)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(event, min_size=1, max_size=40), st.lists(st.integers(0, 40), max_size=6),
        st.sampled_from([0, 30, 300]), st.booleans())
@@ -86,7 +90,7 @@ def test_batch_splits_and_restarts_do_not_change_the_incidents(events, cuts, lat
     with tempfile.TemporaryDirectory() as home:
         split, q_split, s_split = _run(plan, rows, cuts, home if restart else None)
     assert sorted(split, key=_key) == sorted(whole, key=_key)
-    assert len({r["_wl_record_id"] for r in whole}) == len(whole)
+    assert len({r["row_id"] for r in whole}) == len(whole)
     assert q_split == q_whole
     assert s_split.watermark == s_whole.watermark
     assert s_split.buffer.sort_by("seq").equals(s_whole.buffer.sort_by("seq"))
