@@ -27,7 +27,7 @@ from connectors.crm.batch import check_names, ids_table, prepare
 from connectors.crm.destination import LoadResult, RecordIds
 from connectors.crm.evolution import check_types
 from connectors.crm.nested import nested_to_json
-from connectors.errors import RetriableError, StageError
+from connectors.errors import FatalError, RetriableError, StageError
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,6 @@ class PostgresDestination:
         """
         if not fast.carries(batch.schema):
             return None
-        pipeline = self._pipeline(entity)
         try:
             con = self._connect()
         except RetriableError as exc:
@@ -100,15 +99,16 @@ class PostgresDestination:
         with con:
             columns = self._columns(con, entity)
             if not set(batch.column_names) <= set(columns):
-                dltrun.run(pipeline, entity, batch.slice(0, 0), key, write, load_id)
+                dltrun.run(self._pipeline(entity), entity, batch.slice(0, 0), key, write, load_id)
                 columns = self._columns(con, entity)
                 if not set(batch.column_names) <= set(columns):  # e.g. an all-null column dlt skips
                     return None
-            check_types(entity, dltrun.stored_columns(pipeline, entity), batch.schema)
+            # the table as it is, not dlt's memory of it: no dlt pipeline on the steady path
+            check_types(entity, fast.as_dlt_columns(columns), batch.schema)
             try:
                 how = fast.write(con, self.dataset, entity, batch, key, write, columns)
             except Exception as exc:
-                raise StageError.wrap("load", load_id, RetriableError(f"{self.name} fast path: {exc}")) from exc
+                raise StageError.wrap("load", load_id, _sorted(exc, f"{self.name} fast path")) from exc
         log.debug("crm %s: %d rows into %s (%s)", self.name, batch.num_rows, entity, how)
         return how
 
@@ -151,6 +151,18 @@ class PostgresDestination:
                 return set()
             cur.execute(f"SELECT DISTINCT {LOAD_ID} FROM {self._target(entity)} WHERE {LOAD_ID} IS NOT NULL")
             return set(cur.fetch_arrow_table().column(0).to_pylist())
+
+
+def _sorted(exc: Exception, where: str) -> Exception:
+    """Connection loss, a deadlock or serialization failure, or a server running out of
+    resources are worth retrying (SQLSTATE classes 08, 40, 53, 57); anything else is fatal.
+
+    >>> _sorted(Exception("boom"), "x").kind
+    'fatal'
+    """
+    state = str(getattr(exc, "sqlstate", "") or "")
+    cls = RetriableError if state[:2] in ("08", "40", "53", "57") else FatalError
+    return cls(f"{where}: {exc}")
 
 
 def _plain(table: pa.Table) -> pa.Table:

@@ -52,6 +52,25 @@ _EXACT: dict[str, Callable[[pa.DataType], bool]] = {
 }
 
 
+# information_schema.columns.data_type -> dlt's data type, to check type changes without dlt
+DLT_TYPES = {
+    "bigint": "bigint", "integer": "bigint", "smallint": "bigint", "double precision": "double",
+    "real": "double", "character varying": "text", "text": "text", "boolean": "bool", "date": "date",
+    "timestamp with time zone": "timestamp", "timestamp without time zone": "timestamp",
+    "numeric": "decimal", "jsonb": "json", "json": "json", "bytea": "binary",
+    "time without time zone": "time",
+}
+
+
+def as_dlt_columns(columns: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The target's columns in the shape :func:`connectors.crm.evolution.check_types` takes.
+
+    >>> as_dlt_columns({"score": "double precision", "odd": "tsvector"})
+    {'score': {'data_type': 'double'}, 'odd': {}}
+    """
+    return {n: ({"data_type": DLT_TYPES[t]} if t in DLT_TYPES else {}) for n, t in columns.items()}
+
+
 def q(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
