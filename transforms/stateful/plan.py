@@ -106,7 +106,7 @@ class StatefulPlan:
                 touched.update(i["key"] for i in items)
             else:
                 items = rate_evaluations(work, rule, final, marks)
-                touched.update(pc.unique(items.column("key")).to_pylist())
+                touched.update(pc.unique(items.filter(items.column("episode")).column("key")).to_pylist())
             found.append((rule, items))
         scopes = Scopes.split(state.scopes, pa.array(sorted(touched), pa.string()))
         resolver = Resolver(self.spec_id, self.section)

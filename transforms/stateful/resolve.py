@@ -53,6 +53,7 @@ class Scopes:
 
     untouched: pa.Table
     rows: dict[tuple[str, str], dict] = field(default_factory=dict)
+    bulk: list[tuple[str, pa.Table]] = field(default_factory=list)  # (rule, per-key rate marks) merged in table()
 
     @classmethod
     def split(cls, scopes: pa.Table, keys: pa.Array) -> "Scopes":
@@ -71,7 +72,26 @@ class Scopes:
         ints = {n: pa.array(cols[n], pa.int64()).cast(SCOPES.field(n).type) for n in _TS_COLS}
         new = pa.table({n: ints.get(n, pa.array(cols[n], SCOPES.field(n).type)) for n in SCOPES.names}, schema=SCOPES)
         out = pa.concat_tables([self.untouched.cast(SCOPES), new])
+        for rule, upd in self.bulk:
+            out = _merge_marks(out, rule, upd)
         return out.take(pc.sort_indices(out, [("key", "ascending"), ("rule", "ascending")]))
+
+
+def _merge_marks(scopes: pa.Table, rule: str, upd: pa.Table) -> pa.Table:
+    """Set mark, firing and last activity of ``rule`` for the keys in ``upd`` (key, t, seq, fired,
+    last_fired), vectorised: a full outer join on (key, rule), new scopes where there was none."""
+    ts = SCOPES.field("mark_time").type
+    u = pa.table({"key": upd.column("key"), "rule": pa.array([rule] * upd.num_rows, pa.string()),
+                  "u_time": upd.column("t").cast(pa.int64()).cast(ts), "u_seq": upd.column("seq"),
+                  "u_firing": upd.column("fired"), "u_fired": upd.column("last_fired").cast(pa.int64()).cast(ts)})
+    j = scopes.join(u, keys=["key", "rule"], join_type="full outer")
+    cols = {n: j.column(n) for n in SCOPES.names}
+    cols["mark_time"] = pc.coalesce(j.column("u_time"), j.column("mark_time"))
+    cols["mark_seq"] = pc.coalesce(j.column("u_seq"), j.column("mark_seq"))
+    cols["firing"] = pc.coalesce(j.column("u_firing"), j.column("firing"))
+    cols["last_activity"] = pc.max_element_wise(j.column("last_activity").cast(pa.int64()),
+                                                j.column("u_fired").cast(pa.int64()), skip_nulls=True).cast(ts)
+    return pa.table(cols, schema=SCOPES)
 
 
 def _after_mark(scope: dict, t: int, seq: int) -> bool:
@@ -138,8 +158,5 @@ class Resolver:
                        window_end=t, count=it["cnt"], baseline=expected, ratio=ratio,
                        detail=f"{it['key']}: {it['cnt']} events in {format_duration(rule.window_us)} to {_iso(t)}, "
                               f"baseline {expected:.2f}" + (f" ({ratio:.0%})" if ratio else ""))
-        for it in evals.filter(evals.column("last_in_key")).to_pylist():
-            scope = scopes.get(it["key"], rule.name)
-            scope.update(mark_time=it["t"], mark_seq=it["seq"], firing=it["fired"])
-            if it["last_fired"] is not None:
-                scope["last_activity"] = max(it["last_fired"], scope["last_activity"] or it["last_fired"])
+        last = evals.filter(evals.column("last_in_key")).select(["key", "t", "seq", "fired", "last_fired"])
+        scopes.bulk.append((rule.name, last))  # every evaluated key's mark: merged vectorised, no loop
