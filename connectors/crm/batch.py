@@ -75,6 +75,12 @@ def ids_table(record_ids: "pa.Array | pa.ChunkedArray | Sequence[str]") -> pa.Ta
     return pa.table({"id": record_ids.cast(pa.string())})
 
 
+def _key_not_nullable(table: pa.Table, key: list[str]) -> pa.Table:
+    """Declare the (checked) key fields non-nullable, as dlt's primary key columns are."""
+    fields = [f.with_nullable(False) if f.name in key else f for f in table.schema]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+
+
 def prepare(
     table: pa.Table, key: list[str], write: WriteDisposition, load_id: str
 ) -> tuple[pa.Table, int]:
@@ -88,5 +94,6 @@ def prepare(
         table = table.append_column(LOAD_ID, pa.repeat(pa.scalar(load_id, pa.string()), table.num_rows))
     if write != "upsert":
         return table, 0
+    table = _key_not_nullable(table, key)
     kept = keep_last(table, key)
     return kept, table.num_rows - kept.num_rows
