@@ -24,7 +24,7 @@ from connectors.base import reserved as R
 from connectors.base.hashing import hmac_sha256_hex, sha256_hex
 from connectors.base.identity import RECORD_ID_LENGTH
 from transforms.checks import Scope, field_node
-from transforms.evaluate import Env, Errors, Evaluator
+from transforms.evaluate import Env, Errors, Evaluator, type_mismatch
 from transforms.expr import ast
 from transforms.expr.parser import parse
 from transforms.reference import load_reference, reference_file
@@ -149,7 +149,11 @@ class Plan:
     def _truth(self, ev: Evaluator, node: ast.Node | None, n: int) -> np.ndarray:
         if node is None:
             return np.ones(n, dtype=bool)
-        return pc.fill_null(ev.array(node), False).to_numpy(zero_copy_only=False).astype(bool)
+        value = ev.array(node)
+        if not (pa.types.is_boolean(value.type) or pa.types.is_null(value.type)):  # drift: not true/false data
+            ev.errors.fail(np.ones(n, dtype=bool), f"the condition gives {value.type} values, not true/false")
+            return np.zeros(n, dtype=bool)
+        return pc.fill_null(value, False).to_numpy(zero_copy_only=False).astype(bool)
 
     def _subject(self, table: pa.Table) -> pa.Array:
         ev = Evaluator(table, self.env, Errors(table.num_rows))
@@ -214,9 +218,13 @@ class Plan:
         local = Errors(n)
         local.field = fp.name
         ev = Evaluator(table, self.env, local)
-        value = ev.array(fp.node)
+        try:
+            value = ev.array(fp.node)
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as err:  # the batch's types do not fit (drift)
+            local.fail(np.ones(n, dtype=bool), type_mismatch(fp.name, [], err))
+            value = pa.nulls(n)
         fired = []  # (row mask or None for all, bit)
-        if fp.case_rules and isinstance(fp.node, ast.Case):
+        if fp.case_rules and isinstance(fp.node, ast.Case) and id(fp.node) in ev.case_conditions:
             taken = ev.branch_taken(fp.node)
             bits = np.array([np.int64(1) << b for b in fp.case_rules], dtype=np.int64)
             contrib = bits[np.minimum(taken, len(bits) - 1)]

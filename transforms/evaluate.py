@@ -102,6 +102,12 @@ def _is_scalar(x: Any) -> bool:
     return isinstance(x, pa.Scalar)
 
 
+def type_mismatch(name: str, args, err: Exception) -> str:
+    """The reason given when the data's types do not fit an operation (schema drift in a batch)."""
+    types = [str(a.type) for a in args if isinstance(a, (pa.Array, pa.ChunkedArray, pa.Scalar))]
+    return f"{name}: cannot apply to {', '.join(types) or 'these'} values ({str(err).splitlines()[0]})"
+
+
 def _quote(v: Any) -> str:
     return "null" if v is None else repr(v) if isinstance(v, str) else str(v)
 
@@ -202,7 +208,8 @@ class Evaluator:
         op = node.op
         if op in ("and", "or"):
             left, right = self.eval(node.left), self.eval(node.right)
-            return (pc.and_kleene if op == "and" else pc.or_kleene)(left, right)
+            fn = pc.and_kleene if op == "and" else pc.or_kleene
+            return self.guarded(op, lambda ctx, a, b: fn(a, b), self, left, right)
         left, right = self.eval(node.left), self.eval(node.right)
         if op == "||":
             return pc.binary_join_element_wise(self.text(left), self.text(right), "", null_handling="emit_null")
@@ -210,7 +217,7 @@ class Evaluator:
             pattern = right.as_py() if _is_scalar(right) else None
             if pattern is None:
                 return pa.nulls(self.n, pa.bool_())
-            return pc.match_like(left, pattern=pattern)
+            return self.guarded("like", lambda ctx, a: pc.match_like(a, pattern=pattern), self, left)
         if op in _CMP:
             left, right = self.unify([left, right])
             return self.guarded(op, lambda ctx, a, b: getattr(pc, _CMP[op])(a, b), self, left, right)
@@ -228,7 +235,7 @@ class Evaluator:
     def _unaryop(self, node: ast.UnaryOp):
         x = self.eval(node.operand)
         if node.op == "not":
-            return pc.invert(x)
+            return self.guarded("not", lambda ctx, a: pc.invert(a), self, x)
         if node.op == "neg":
             return self.guarded("-", lambda ctx, a: pc.negate_checked(a), self, x)
         if node.op == "is_null":
@@ -249,7 +256,7 @@ class Evaluator:
         return pc.invert(out) if node.negated else out
 
     def _case(self, node: ast.Case):
-        conds = [pc.fill_null(self.broadcast(self.eval(c)), False) for c, _ in node.branches]
+        conds = [self._condition(c) for c, _ in node.branches]
         values = [self.eval(v) for _, v in node.branches]
         default = self.eval(node.default) if node.default is not None else pa.scalar(None)
         values = self.unify(values + [default])
@@ -257,6 +264,16 @@ class Evaluator:
         if not conds:
             return values[-1]
         return pc.case_when(pc.make_struct(*conds), *[self.broadcast(v) for v in values])
+
+    def _condition(self, node: ast.Node) -> pa.Array:
+        """A CASE condition as true/false (null is false); data of another type fails every row, with why."""
+        v = self.broadcast(self.eval(node))
+        if pa.types.is_null(v.type):
+            return pa.repeat(pa.scalar(False), self.n)
+        if not pa.types.is_boolean(v.type):
+            self.errors.fail(np.ones(self.n, dtype=bool), f"a CASE condition gives {v.type} values, not true/false")
+            return pa.repeat(pa.scalar(False), self.n)
+        return pc.fill_null(v, False)
 
     def branch_taken(self, node: ast.Case) -> np.ndarray:
         """Which branch of an evaluated CASE each row took (len(branches) for ELSE), as int8."""
@@ -272,6 +289,10 @@ class Evaluator:
         """Run a kernel on whole arrays; isolate rows that make it fail, report them, null them."""
         try:
             return kernel(ctx, *args)
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as err:
+            # the batch's column has another type than the spec expects (drift): every row fails, with why
+            self.errors.fail(np.ones(self.n, dtype=bool), type_mismatch(name, args, err))
+            return pa.nulls(self.n)
         except pa.ArrowInvalid as err:
             if self.n == 0 or all(_is_scalar(a) or not isinstance(a, (pa.Array, pa.ChunkedArray)) for a in args):
                 self.errors.fail(np.ones(self.n, dtype=bool), f"{name}: {err}")
@@ -361,6 +382,15 @@ class Evaluator:
         safe = pc.if_else(long_enough, arr, pa.scalar(None, arr.type))
         return pc.list_element(safe, i)
 
+    def extreme(self, fn, xs):
+        """greatest/least over unified arguments; temporal values compare as their integer ticks."""
+        xs = self.unify(list(xs))
+        t = xs[0].type
+        if pa.types.is_timestamp(t) or pa.types.is_date(t):
+            ticks = pa.int64() if pa.types.is_timestamp(t) else pa.int32()
+            return fn(*[x.cast(ticks) for x in xs], skip_nulls=True).cast(t)
+        return fn(*xs, skip_nulls=True)
+
     def whole_seconds(self, t):
         """Timestamps truncated to seconds (Arrow's %S prints the fraction of finer units)."""
         t = self.broadcast(t)
@@ -373,6 +403,8 @@ class Evaluator:
         items = self.broadcast(items)
         if pa.types.is_null(items.type):
             return pa.nulls(self.n, pa.list_(pa.string()))
+        if not (pa.types.is_list(items.type) or pa.types.is_large_list(items.type)):
+            raise pa.ArrowNotImplementedError(f"not a list: {items.type}")
         value_type = items.type.value_type
         if not pa.types.is_string(value_type):
             items = items.cast(pa.list_(pa.string()))

@@ -380,3 +380,21 @@ def test_masking_matches_python_and_never_reveals_a_short_value():
 def test_lookup_matches_a_dict_lookup():
     c = ["DE", "JP", "FR", None, "de"]
     assert values("lookup('country_regions', c, 'region')", c=c) == [REGIONS.get(v) for v in c]
+
+
+# ------------------------------------------------------------------ data of another type than the spec expects (drift)
+@pytest.mark.parametrize("expr,needle", [
+    ("lower(n)", "lower: cannot apply to int64"),
+    ("round(s)", "round: cannot apply to string"),
+    ("list_join(s, ',')", "list_join: cannot apply to string"),
+    ("list_get(n, 0)", "list_get: cannot apply to int64"),
+    ("year(s)", "year: cannot apply to string"),
+    ("s + 1", "+: cannot apply to string, int64"),
+    ("not s", "not: cannot apply to string"),
+    ("s and true", "and: cannot apply to string, bool"),
+    ("n like 'a%'", "like: cannot apply to int64"),
+    ("case when s then 1 else 0 end", "a CASE condition gives string values, not true/false"),
+])
+def test_a_column_of_another_type_fails_every_row_with_the_reason_never_the_batch(expr, needle):
+    _, bad = ev(expr, s=["yes", None, "ä"], n=[1, 2, None])  # failed rows are quarantined by the engine
+    assert sorted(bad) == [0, 1, 2] and all(needle in r for r in bad.values()), bad

@@ -385,6 +385,16 @@ def test_preview_csv(tmp_path, home):
     assert reasons[2] == ("score", "cannot cast 'abc' to float")
 
 
+def test_preview_quarantines_rows_whose_types_drifted_from_the_source_schema(tmp_path, home):
+    """engagement_score is declared a number; a batch where it arrives as text is quarantined, not a crash."""
+    rows = [{**r, "engagement_score": None if r["engagement_score"] is None else str(r["engagement_score"])} for r in ROWS]
+    doc = preview_json(SPEC, write_input(tmp_path, "jsonl", rows))
+    _, _, counts = expected(ROWS)  # the same rows, with the declared types
+    assert doc["counts"]["filtered"] == counts["filtered"] and doc["counts"]["mapped"] == 0
+    score = [q for q in doc["quarantined"] if q["field"] == "score"]
+    assert score and all("cannot apply to string" in q["reason"] for q in score)
+
+
 def test_preview_of_a_missing_input_is_a_clear_error(tmp_path, home):
     r = invoke("preview", SPEC, "--input", tmp_path / "nope.jsonl", "--format", "json")
     assert r.exit_code == 2 and "no such input file" in r.output
