@@ -174,9 +174,9 @@ register("floor", [X], "float", "Largest integer not above x.", "floor(2.7) = 2"
 register("ceil", [X], "float", "Smallest integer not below x.", "ceil(2.1) = 3", category="number")(lambda ctx, x: pc.ceil(x))
 register("abs", [X], lambda ts: ts[0], "Absolute value.", "abs(-2) = 2", category="number")(lambda ctx, x: pc.abs_checked(x))
 register("greatest", [Param("a"), Param("b")], _first_known, "The largest non-null argument.", "greatest(1, 5, 3) = 5",
-         variadic=True, category="number")(lambda ctx, *xs: pc.max_element_wise(*xs, skip_nulls=True))
+         variadic=True, category="number")(lambda ctx, *xs: ctx.extreme(pc.max_element_wise, xs))
 register("least", [Param("a"), Param("b")], _first_known, "The smallest non-null argument.", "least(1, 5, 3) = 1",
-         variadic=True, category="number")(lambda ctx, *xs: pc.min_element_wise(*xs, skip_nulls=True))
+         variadic=True, category="number")(lambda ctx, *xs: ctx.extreme(pc.min_element_wise, xs))
 
 # ---------------------------------------------------------------- nulls and conditions
 register("coalesce", [Param("a"), Param("b")], _first_known, "The first non-null argument.", "coalesce(null, 0) = 0",

@@ -7,7 +7,7 @@ stage and the load id.
 
 >>> lid = new_load_id()
 >>> len(lid), lid[8], lid[-9]
-(32, 'T', '-')
+(31, 'T', '-')
 """
 
 from __future__ import annotations

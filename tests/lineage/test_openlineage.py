@@ -89,7 +89,7 @@ def test_event_from_the_web_spec(web_spec):
     assert ev["schemaURL"].endswith("OpenLineage.json#/$defs/RunEvent")
     assert ev["job"]["namespace"] == "weftline" and ev["job"]["name"] == "web_activity_to_lead"
     assert ev["job"]["facets"]["weftline_specs"]["specs"] == [
-        {"mapping": "web_activity_to_lead", "version": 3, "versionHash": spec.version_hash}]
+        {"mapping": "web_activity_to_lead", "version": spec.version, "versionHash": spec.version_hash}]
     (inp,) = ev["inputs"]
     assert (inp["namespace"], inp["name"]) == ("weftline://web_analytics", "form_submissions")
     declared = {f["name"]: f.get("type") for f in inp["facets"]["schema"]["fields"]}
@@ -101,8 +101,12 @@ def test_event_from_the_web_spec(web_spec):
     assert _inputs_of(ev, "lead") == {
         "external_id": [(*src, "submission_id", "DIRECT", "TRANSFORMATION", False)],
         "email": [(*src, "contact.email", "DIRECT", "TRANSFORMATION", False)],
-        "priority": [(*src, "activity.level", "DIRECT", "TRANSFORMATION", False)],
+        # the base map and the VIP variant's map both read activity.level; the variant's condition reads the company
+        "priority": [(*src, "activity.level", "DIRECT", "TRANSFORMATION", False)] * 2
+                    + [(*src, "contact.company", "INDIRECT", "CONDITIONAL", False)],
         "score": [(*src, "engagement_score", "DIRECT", "TRANSFORMATION", False)],
+        "owner": [("weftline://reference", "vip_accounts", "account_owner", "DIRECT", "TRANSFORMATION", False),
+                  (*src, "contact.company", "DIRECT", "TRANSFORMATION", False)],
     }
     email = out["facets"]["columnLineage"]["fields"]["email"]["inputFields"][0]["transformations"][0]
     assert email["description"] == "from contact.email; apply trim, lower"
