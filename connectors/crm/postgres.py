@@ -53,7 +53,8 @@ class PostgresDestination:
         self.home, self.dataset, self.fast_path = home, dataset, fast_path
         self._url = with_password(url)
         self.name = f"postgres:{dataset}"
-        self._location = urlunsplit(urlsplit(self._url)._replace(netloc=urlsplit(self._url).hostname or ""))
+        parts = urlsplit(self._url)  # where the data goes, without user or password
+        self._location = urlunsplit(parts._replace(netloc=f"{parts.hostname}:{parts.port or 5432}"))
         self._pipelines: dict[str, Any] = {}
 
     def __repr__(self) -> str:  # never the URL: it holds the password

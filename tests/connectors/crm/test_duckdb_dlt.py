@@ -127,3 +127,18 @@ def test_url_and_env_pick_another_file_without_collisions(home, batch, tmp_path,
     default.load("lead", batch([2, 3], "L2"), key=["external_id"], write="upsert", load_id="L2")
     assert env_dest.read("lead").num_rows == 1 and default.read("lead").num_rows == 2
     assert len(list((home.root / "dlt").iterdir())) == 2  # one dlt pipeline each
+
+
+def test_type_check_survives_a_lost_dlt_working_folder(home, batch):
+    """dlt's local state is a cache: with $WEFTLINE_HOME/dlt gone, the stored types come back
+    from the destination and a changed type is still refused."""
+    import shutil
+
+    open_destination(home).load("lead", batch([1], "L1"), key=["external_id"], write="upsert", load_id="L1")
+    shutil.rmtree(home.root / "dlt")
+    dest = open_destination(home)
+    bad = batch([2], "L2").set_column(3, "score", pa.array(["lots"]))
+    with pytest.raises(SchemaChangeError, match="'score'"):
+        dest.load("lead", bad, key=["external_id"], write="upsert", load_id="L2")
+    dest.load("lead", batch([2], "L2"), key=["external_id"], write="upsert", load_id="L2")
+    assert dest.committed_load_ids("lead") == {"L1", "L2"}
