@@ -7,6 +7,9 @@ get bisected, so k bad rows cost O(k log n) casts, not a per-row loop.
 >>> out, bad = safe_cast(pa.array(["1", "x", None, "3"]), "int")
 >>> out.to_pylist(), bad.to_pylist()
 ([1, None, None, 3], [False, True, False, False])
+>>> out, bad = safe_cast(pa.array([True, None]), "date")  # a type that cannot be a date at all
+>>> out.type, bad.to_pylist()
+(DataType(date32[day]), [True, False])
 >>> out, bad = safe_cast(pa.array(["2026-11-24 10:00", "24.11.2026"]), "timestamp", tz="Europe/Berlin")
 >>> out[0].as_py().isoformat(), bad.to_pylist()
 ('2026-11-24T09:00:00+00:00', [False, True])
@@ -29,7 +32,7 @@ def _bisect(arr: pa.Array, convert) -> tuple[pa.Array, pa.Array]:
     try:
         out = convert(arr)
         return out, pa.array(np.zeros(len(arr), dtype=bool))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
+    except (pa.ArrowInvalid, ValueError, OverflowError):
         if len(arr) == 1:
             try:
                 probe = convert(pa.nulls(1, arr.type))
@@ -122,4 +125,7 @@ def safe_cast(arr: pa.Array, target: str, fmt: str | None = None, tz: str | None
     """Cast ``arr`` to ``target``; return ``(values, bad)`` where ``bad`` marks rows that could not be cast."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    return _bisect(arr, converter(target, fmt, tz))
+    try:
+        return _bisect(arr, converter(target, fmt, tz))
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # e.g. bool → date: no value of this type can be cast
+        return pa.nulls(len(arr), arrow_type(target)), pc.is_valid(arr)

@@ -146,10 +146,14 @@ def _infer_call(node: ast.Call, scope: Scope) -> str:
     n = len(node.args)
     if n < required or (n > len(fn.params) and not fn.variadic):
         scope.report(f"{fn.name} takes {required}{'' if fn.variadic else f'..{len(fn.params)}'} argument(s), got {n}: {fn.signature}")
-        return fn.result_type(["any"] * n)
+        return "any"  # (a result type from the wrong number of arguments would be a guess, or an IndexError)
     arg_types = []
     for i, a in enumerate(node.args):
         p = fn.params[min(i, len(fn.params) - 1)]
+        if p.literal and isinstance(a, ast.Literal) and a.value is None:
+            scope.report(f"argument {p.name!r} of {fn.name} must be a value, not null")
+            arg_types.append("any")
+            continue
         if p.literal and not isinstance(a, ast.Literal):
             scope.report(f"argument {p.name!r} of {fn.name} must be a literal value (a pattern, format, unit or name), not an expression")
             arg_types.append("any")
@@ -234,6 +238,12 @@ def _check_field(name: str, f: dict, scope: Scope) -> str:
             zoneinfo.ZoneInfo(f["tz"])
         except Exception:
             scope.report(f"unknown time zone {f['tz']!r}", scope.at + ("tz",))
+    if "default" in f and f["default"] is not None and "type" in f and T.is_cast_target(f["type"]):
+        from transforms.compile import default_value
+
+        if default_value(f["default"], f["type"]) is None:
+            scope.report(f"default {f['default']!r} cannot be cast to {f['type']}", scope.at + ("default",))
+            return t
     if "default" in f and f["default"] is not None and t not in ("any",):
         dt = infer(ast.Literal(f["default"]), scope)
         if not T.compatible(dt, t) and not T.base(t) in ("date", "timestamp", "decimal", "string"):

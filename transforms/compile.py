@@ -237,11 +237,15 @@ class Plan:
             nulls = pc.is_null(value)
             if pc.any(nulls).as_py():
                 use = nulls.to_numpy(zero_copy_only=False) & ~local.bad_numpy()
-                dflt = pa.scalar(fp.default, None if pa.types.is_null(value.type) else value.type)
-                base = value.cast(dflt.type) if pa.types.is_null(value.type) else value
-                value = pc.if_else(pa.array(use), dflt, base)
-                if fp.default_rule is not None:
-                    fired.append((use, fp.default_rule))
+                try:
+                    dflt = pa.scalar(fp.default, None if pa.types.is_null(value.type) else value.type)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # e.g. default 'x' for a column of numbers
+                    local.fail(use, f"default {fp.default!r} does not fit the values of field {fp.name!r} ({value.type}); give it a `type`")
+                else:
+                    base = value.cast(dflt.type) if pa.types.is_null(value.type) else value
+                    value = pc.if_else(pa.array(use), dflt, base)
+                    if fp.default_rule is not None:
+                        fired.append((use, fp.default_rule))
         if fp.required and value.null_count:
             local.fail(pc.is_null(value), f"required field {fp.name!r} is null")
         for m, bit in fired:
@@ -259,7 +263,11 @@ class Plan:
             try:
                 keys = keys.cast(value.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                value = ev.text(value)
+                try:
+                    value = ev.text(value)
+                except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # a list or struct: nothing to look up
+                    errors.fail(pc.is_valid(value), f"field {fp.name!r} holds {value.type} values, which a map cannot look up")
+                    return pa.nulls(len(value), fp.map_values.type)
                 keys = keys.cast(pa.string())
         idx = pc.index_in(value, value_set=keys)
         out = pc.take(fp.map_values, idx)
@@ -328,6 +336,22 @@ class _RuleBook:
         return len(self.rules) - 1
 
 
+def default_value(default, type_: str):
+    """A field's default as a value of its cast type (cast like data is); None when it cannot be.
+
+    >>> default_value(2, "decimal(5,1)"), default_value("2026-01-01", "date"), default_value("x", "int")
+    (Decimal('2.0'), datetime.date(2026, 1, 1), None)
+    """
+    from transforms.casts import safe_cast
+
+    try:
+        arr = pa.array([default])
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    out, bad = safe_cast(arr, type_)
+    return None if bad[0].as_py() else out[0].as_py()
+
+
 def _compile_field(name: str, f: dict, entity: str, scope: Scope, book: _RuleBook) -> FieldPlan:
     node = field_node(f, scope)
     fp = FieldPlan(name=name, node=node, type=f.get("type"), format=f.get("format"), tz=f.get("tz"),
@@ -346,7 +370,10 @@ def _compile_field(name: str, f: dict, entity: str, scope: Scope, book: _RuleBoo
         fp.has_default = True
         fp.default = f["default"]
         if fp.type and f["default"] is not None:
-            fp.default = pa.array([f["default"]]).cast(arrow_type(fp.type))[0].as_py() if not isinstance(f["default"], str) or fp.type == "string" else f["default"]
+            converted = default_value(f["default"], fp.type)
+            if converted is None:
+                scope.report(f"default {f['default']!r} cannot be cast to {fp.type}", scope.at + ("default",))
+            fp.default = converted
         fp.default_rule = book.add(entity, name, "default", f"{name}: default {f['default']!r} applied")
     if isinstance(node, ast.Case):
         for i in range(len(node.branches)):

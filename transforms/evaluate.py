@@ -244,7 +244,10 @@ class Evaluator:
 
     def _inlist(self, node: ast.InList):
         x = self.broadcast(self.eval(node.operand))
-        values = pa.array([i.value for i in node.items])
+        try:
+            values = pa.array([i.value for i in node.items])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed literal types, e.g. (1, 'a'): compare as text
+            values = pa.array([None if i.value is None else str(i.value) for i in node.items], pa.string())
         if values.type != x.type and not pa.types.is_null(x.type):
             try:
                 values = values.cast(x.type)
@@ -369,7 +372,8 @@ class Evaluator:
             elif pa.types.is_timestamp(target) and pa.types.is_date(x.type):
                 out.append(pc.assume_timezone(x.cast(pa.timestamp("us")), "UTC"))
             else:
-                out.append(x.cast(target))
+                # int64 beyond 2**53 has no exact float64: round like SQL does rather than fail the batch
+                out.append(pc.cast(x, target, safe=not (pa.types.is_floating(target) and pa.types.is_integer(x.type))))
         return out
 
     def if_else(self, c, a, b):
