@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from typing import Any
 
 import dlt
@@ -28,11 +27,6 @@ from connectors.crm.evolution import check_types
 from connectors.errors import FatalError, RetriableError, StageError
 
 log = logging.getLogger(__name__)
-
-# dlt looks every config value up in Airflow Variables when Airflow is importable (hundreds of
-# metadata-DB reads per load: ~7 s measured). weftline hands dlt its credentials explicitly, so
-# the lookup only costs; an explicit setting in the environment still wins. See docs/adr/0204.
-os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
 
 DISPOSITIONS: dict[str, Any] = {
     "upsert": {"disposition": "merge", "strategy": "upsert"},
