@@ -11,7 +11,7 @@ The subject id is hashed with the home's subject key (never stored or returned r
 >>> try:
 ...     collect_subject(store, "nobody@example.org")
 ... except UnknownRef as e:
-...     print(str(e)[:39])
+...     print(str(e)[:41])
 no lineage for this subject (subject hash
 """
 
