@@ -212,6 +212,7 @@ def main() -> None:
     import os
 
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")  # dlt's schema-hint chatter is not for our users
+    os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")  # else dlt asks Airflow Variables per value
     logging.getLogger("dlt").setLevel(logging.ERROR)
     try:
         app()

@@ -61,9 +61,13 @@ class RunReport:
     destination: str = ""
     landing: str = ""
     quarantine: list[str] = field(default_factory=list)
+    absorbed: int = 0  # stateful specs: events taken into keyed state (the targets count the incidents derived)
 
     @property
     def reconciles(self) -> bool:
+        if self.absorbed:
+            return self.read == self.absorbed + self.rejected and all(
+                t.read == t.mapped + t.quarantined + t.filtered and t.loaded + t.superseded == t.mapped for t in self.targets)
         return all(t.read == t.mapped + t.quarantined + t.filtered and t.loaded + t.superseded == t.mapped
                    for t in self.targets) and (
             not self.targets or self.read == self.targets[0].read + self.rejected)
@@ -103,17 +107,20 @@ def _write_quarantine(home: Home, system: str, stream: str, load_id: str, name: 
     return p
 
 
-def stamp_and_land(table: pa.Table, home: Home, system: str, stream: str, load_id: str) -> tuple[pa.Table, Path]:
+def stamp_and_land(table: pa.Table, home: Home, system: str, stream: str, load_id: str,
+                   landing_stream: str | None = None) -> tuple[pa.Table, Path]:
+    """Stamp identity on a batch and land it durably. ``landing_stream`` lands it under another folder
+    (file backfills: ``<stream>@file``) so the stream's live consumers do not drain it as new traffic."""
     key, position = source_identity(system, stream)
     if key and not all(k in table.column_names for k in key):
         key = None
     if position and position not in table.column_names:
         position = None
     stamped = stamp(table, system=system, stream=stream, key=key, position=position, load_id=load_id)
-    return stamped, land(stamped, home, system, stream, load_id)
+    return stamped, land(stamped, home, system, landing_stream or stream, load_id)
 
 
-def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str):
+def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: datetime | None = None):
     """Events → incidents through the spec's keyed state; returns (incidents stamped as records, quarantined
     events, a function that persists the new state — called only after the load committed)."""
     from transforms.stateful import compile_stateful, load_state, save_state
@@ -121,26 +128,27 @@ def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str):
     spec = plan.spec
     splan = compile_stateful(spec.stateful, spec.id)
     state = load_state(home.root, spec.id)
-    incidents, quarantined, new_state = splan.apply(landed, state)
+    incidents, quarantined, new_state = splan.apply(landed, state, now=now)
     system, stream = spec.source["connector"], spec.source["stream"]
     stamped = stamp(incidents, system=system, stream=f"{stream}.incidents", key=["incident_key"],
-                    position="action" if "action" in incidents.column_names else None, load_id=load_id)
+                    position="row_id" if "row_id" in incidents.column_names else None, load_id=load_id)
     return stamped, quarantined, lambda: save_state(home.root, spec.id, new_state)
 
 
 def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report: RunReport,
-                 destination_url: str | None = None, lineage: bool = True) -> MapResult:
+                 destination_url: str | None = None, lineage: bool = True, now: datetime | None = None) -> MapResult:
     """Map a landed table and load it, with lineage around the load (begin → append → load → commit)."""
     system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
     received = landed
     commit_state = None
     try:
         if plan.spec.stateful:
-            landed, events_q, commit_state = stateful_stage(plan, landed, home, load_id)
+            landed, events_q, commit_state = stateful_stage(plan, landed, home, load_id, now)
             q = _write_quarantine(home, system, stream, load_id, f"events-{plan.spec.id}", events_q)
             if q:
                 report.quarantine.append(str(q))
             report.rejected += events_q.num_rows
+            report.absorbed = received.num_rows - events_q.num_rows  # events taken into keyed state
         result = plan.apply(landed, load_id=load_id)
     except Exception as err:
         raise StageError.wrap("map", load_id, err) from err
@@ -217,7 +225,7 @@ def run_file(spec_path: str | Path, input_path: str | Path, home: Home | None = 
     if q:
         report.quarantine.append(str(q))
     try:
-        landed, path = stamp_and_land(table, home, system, stream, load_id)
+        landed, path = stamp_and_land(table, home, system, stream, load_id, landing_stream=f"{stream}@file")
     except Exception as err:
         raise StageError.wrap("land", load_id, err) from err
     report.landing = str(path.parent)
@@ -230,3 +238,31 @@ def _save_report(home: Home, report: RunReport) -> None:
     d = home.state / "runs"
     d.mkdir(parents=True, exist_ok=True)
     (d / f"{report.load_id}.json").write_text(json.dumps(report.to_dict(), indent=2))
+
+
+def stream_processor(integration, home: Home):
+    """The `weftline stream` worker's processing step: each drained micro-batch → map → load → lineage.
+
+    Specs are compiled once here; the returned function is called with ``{stream: landed table}``
+    and raises on failure, so the worker keeps the parts pending and retries them.
+    """
+    from pathlib import Path
+
+    mappings_dir = Path(integration.path).parent if integration.path else Path("mappings")
+    plans = {stream: [compile_file(mappings_dir / f"{name}.yaml", home) for name in specs]
+             for stream, specs in integration.streams.items()}
+
+    def process(tables: dict[str, pa.Table]) -> list[RunReport]:
+        reports = []
+        for stream, table in tables.items():
+            for plan in plans.get(stream, []):
+                load_id = new_load_id()
+                report = RunReport(load_id, plan.spec.id, plan.spec.version_hash, f"{integration.connector}.{stream}",
+                                   read=table.num_rows, rejected=0)
+                # live: the wall clock is a heartbeat, so a silent device's offline timer fires on time
+                map_and_load(plan, table, home, load_id, report, integration.destination, now=datetime.now(timezone.utc))
+                _save_report(home, report)
+                reports.append(report)
+        return reports
+
+    return process

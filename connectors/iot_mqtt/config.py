@@ -84,6 +84,11 @@ class MqttConfig:
         raw.setdefault("batch_max_ms", batch.get("max_ms", 50))
         raw["password"] = _secret(raw.get("password"))
         raw["protocol"] = str(raw.get("protocol", "5"))
+        if "port" in raw:  # an {env: ...} reference resolves to text
+            try:
+                raw["port"] = int(raw["port"])
+            except (TypeError, ValueError):
+                raise ConfigError(f"iot_mqtt: port must be a number, not {raw['port']!r}") from None
         if raw["protocol"] not in ("5", "3.1.1"):
             raise ConfigError(f"iot_mqtt: protocol must be 5 or 3.1.1, not {raw['protocol']!r}")
         if int(raw.get("qos", 1)) != 1:
