@@ -1,4 +1,5 @@
-"""Capture from the real mapping engine (transforms/) on the shipped web-form sample and spec."""
+"""Capture from the real mapping engine (transforms/) and the real CRM destination (connectors/crm, DuckDB)
+on the shipped web-form sample and spec; then recovery, export and erasure against that destination."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from connectors.landing import land
 from lineage import collect_subject, impact, trace, verify
 from transforms import compile_spec, load_spec
 
-from lineage_pipeline import load_duckdb
+from connectors.crm import open_destination
+from lineage import erase_subject
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "mappings/web_activity_to_lead.yaml"
@@ -30,7 +32,7 @@ def read_valid_lines(path: Path) -> list[dict]:
     return rows
 
 
-def run_engine(store, load_id: str = "L1"):
+def run_engine(store, load_id: str = "L1", crash_before_loaded: bool = False):
     spec = load_spec(SPEC)
     raw = pa.Table.from_pylist(read_valid_lines(SAMPLE))
     landed = stamp(raw, system="web_analytics", stream="form_submissions", key=["submission_id"], position=None,
@@ -40,10 +42,13 @@ def run_engine(store, load_id: str = "L1"):
     store.begin(load_id)
     store.append_received(load_id, landed)
     store.append_mapped(load_id, spec, result)
+    dest = open_destination(store.home)
     for out in result.outputs:
-        load_duckdb(store.home, out.entity, out.table, out.key[0])
-        store.append_loaded(load_id, "duckdb", out.entity, out.table, key=out.key)
-    store.commit(load_id)
+        dest.load(out.entity, out.table, key=out.key, write=out.write, load_id=load_id)
+        if not crash_before_loaded:
+            store.append_loaded(load_id, "duckdb", out.entity, out.table, key=out.key)
+    if not crash_before_loaded:
+        store.commit(load_id)
     return spec, raw, result
 
 
@@ -78,3 +83,23 @@ def test_trace_field_and_export_from_engine_output(store):
     assert key in {r["target_key"] for r in doc["crm_records"]}
     assert all(r["fields"]["email"] == email for r in doc["crm_records"])
     assert json.dumps(doc)
+
+
+def test_recovery_reads_load_ids_from_the_real_destination(store):
+    _, _, result = run_engine(store, crash_before_loaded=True)
+    assert store.recover() == [("L1", "committed")]
+    key = result.outputs[0].table.column("external_id")[0].as_py()
+    assert [x["step"] for x in trace(store, f"lead:{key}")["chains"][0]["loads"]] == ["loaded"]
+    assert verify(store).ok
+
+
+def test_erase_through_the_real_destination(store):
+    _, _, result = run_engine(store)
+    out = result.outputs[0].table
+    email = out.column("email")[0].as_py()
+    done = erase_subject(store, email)
+    assert done["destination_rows"] >= 1
+    left = open_destination(store.home).read("lead")
+    assert email not in left.column("email").to_pylist()
+    assert left.num_rows == out.num_rows - done["destination_rows"]
+    assert verify(store).ok
