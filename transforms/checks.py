@@ -254,6 +254,11 @@ def _check_field(name: str, f: dict, scope: Scope) -> str:
 def check_spec(spec: Spec) -> list[Issue]:
     schema = None if spec.stateful else find_source_schema(spec.source["connector"], spec.source["stream"])
     scope = Scope(spec, schema, [])
+    if spec.stateful:
+        from transforms.stateful import check_stateful
+
+        for path, message in check_stateful(spec.stateful):
+            scope.report(message, tuple(path))
     if spec.when:
         scope.at = ("when",)
         node = parse_at(scope, spec.when, ("when",))

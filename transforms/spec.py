@@ -78,7 +78,13 @@ class Spec:
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    from referencing import Registry, Resource
+
+    main = json.loads(SCHEMA_FILE.read_text())
+    stateful = json.loads((SCHEMA_FILE.parent / "stateful.schema.json").read_text())
+    registry = Registry().with_resources([(main["$id"], Resource.from_contents(main)),
+                                          (stateful["$id"], Resource.from_contents(stateful))])
+    return jsonschema.Draft202012Validator(main, registry=registry)
 
 
 def _normalise_field(f) -> dict:
