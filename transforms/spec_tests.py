@@ -133,6 +133,41 @@ def _check_case(result: MapResult, case: dict) -> list[str]:
     return problems
 
 
+CASE_KEYS = {"name", "input", "expect", "expect_quarantine", "expect_filtered",
+             "batches", "now", "expect_incidents", "expect_event_quarantine"}  # the last four: stateful specs
+EXPECTATIONS = ("expect", "expect_quarantine", "expect_filtered", "expect_incidents", "expect_event_quarantine")
+
+
+def case_shape_problems(case) -> list[str]:
+    """What is wrong with the shape of one case (a case that checks nothing is wrong too).
+
+    >>> case_shape_problems({"name": "x", "input": [{"a": 1}], "expected": {"lead": []}})
+    ['unknown key(s) expected in case; allowed: batches, expect, expect_event_quarantine, expect_filtered, expect_incidents, expect_quarantine, input, name, now', 'a case needs expect, expect_quarantine, expect_filtered, expect_incidents or expect_event_quarantine']
+    """
+    if not isinstance(case, dict):
+        return [f"a case must be a mapping with name, input and expect…, not {type(case).__name__}"]
+    problems = []
+    extra = sorted(set(map(str, case)) - CASE_KEYS)
+    if extra:
+        problems.append(f"unknown key(s) {', '.join(extra)} in case; allowed: {', '.join(sorted(CASE_KEYS))}")
+    if not any(k in case for k in EXPECTATIONS):
+        problems.append(f"a case needs {', '.join(EXPECTATIONS[:-1])} or {EXPECTATIONS[-1]}")
+    rows = case.get("input")
+    if rows is not None and not (isinstance(rows, list) and all(isinstance(r, dict) for r in rows)):
+        problems.append("`input` must be a list of rows (mappings)")
+    expect = case.get("expect")
+    if expect is not None and not (isinstance(expect, dict) and all(
+            isinstance(v, list) and all(isinstance(r, dict) for r in v) for v in expect.values())):
+        problems.append("`expect` must map each target entity to a list of rows, e.g. {lead: [{external_id: WEB-1}]}")
+    q = case.get("expect_quarantine")
+    if q is not None and not (isinstance(q, list) and all(isinstance(r, dict) for r in q)):
+        problems.append("`expect_quarantine` must be a list like [{row: 0, field: priority, reason: ...}]")
+    f = case.get("expect_filtered")
+    if "expect_filtered" in case and (not isinstance(f, int) or isinstance(f, bool)):
+        problems.append("`expect_filtered` must be a number of rows")
+    return problems
+
+
 def run_spec_tests(spec_path: Path) -> list[CaseResult]:
     """Run every case of the spec's test file; a missing or broken test file is a failure."""
     spec_path = Path(spec_path)
@@ -149,11 +184,17 @@ def run_spec_tests(spec_path: Path) -> list[CaseResult]:
     except YamlError as err:
         return [CaseResult(name, "(test file)", False, [f"{tf}:{err.line}: {err}"])]
     cases = (doc.data or {}).get("cases") if isinstance(doc.data, dict) else None
-    if not cases:
+    if not cases or not isinstance(cases, list):
         return [CaseResult(name, "(test file)", False, [f"{tf}: no `cases:` list"])]
     results = []
     for i, case in enumerate(cases):
-        title = case.get("name", f"case {i + 1}")
+        shape = case_shape_problems(case)
+        if shape:
+            where = f"{tf}:{doc.line(('cases', i))}"
+            title = str(case.get("name", f"case {i + 1}")) if isinstance(case, dict) else f"case {i + 1}"
+            results.append(CaseResult(name, title, False, [f"{where}: {p}" for p in shape]))
+            continue
+        title = str(case.get("name", f"case {i + 1}"))
         try:
             table = prepare_input(spec, case.get("input") or [], case)
             result = plan.apply(table, load_id="test")

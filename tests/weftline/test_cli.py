@@ -278,6 +278,27 @@ def test_test_counts_a_spec_without_test_file_as_a_failure(tmp_path):
     assert r.stdout.strip().splitlines()[-1] == "0 passed, 1 failed"
 
 
+@pytest.mark.parametrize("body,needle", [
+    ("cases: [a, b]\n", "a case must be a mapping"),
+    ("cases:\n  - name: typo\n    input: [{submission_id: '1'}]\n    expected: {lead: []}\n", "unknown key(s) expected in case"),
+    ("cases:\n  - name: checks nothing\n    input: []\n", "a case needs expect"),
+    ("cases:\n  - name: x\n    input: 5\n    expect: {lead: []}\n", "`input` must be a list of rows"),
+    ("cases:\n  - name: x\n    input: []\n    expect: [1]\n", "`expect` must map each target entity"),
+    ("cases:\n  - name: x\n    input: []\n    expect_filtered: many\n", "`expect_filtered` must be a number"),
+    ("cases: {a: 1}\n", "no `cases:` list"),
+    ("cases:\n  - name: x\n   input: [\n", "YAML"),
+])
+def test_a_malformed_test_file_is_a_failure_with_file_and_line_never_a_traceback(tmp_path, body, needle):
+    d = spec_dir(tmp_path)
+    (d / "lead.yaml").write_text(BASE)
+    (d / "lead.test.yaml").write_text(body)
+    r = invoke("test", d)
+    assert r.exit_code == 1
+    assert needle in r.stdout and str(d / "lead.test.yaml") in r.stdout, r.stdout
+    passed, failed = SUMMARY.match(r.stdout.strip().splitlines()[-1]).groups()
+    assert passed == "0" and int(failed) >= 1
+
+
 # ------------------------------------------------------------------ preview
 def write_input(tmp_path: Path, kind: str, rows: list[dict]) -> Path:
     p = tmp_path / f"input.{ 'json' if kind.startswith('json_') else kind}"
