@@ -95,8 +95,33 @@ class MapResult:
 
 QUARANTINE_SCHEMA = pa.schema([
     (R.RECORD_ID, pa.string()), ("row", pa.int64()), ("target", pa.string()), ("field", pa.string()),
-    ("reason", pa.string()), ("rule", pa.string()), (R.SPEC_ID, pa.string()), (R.SPEC_VERSION, pa.string()),
+    ("reason", pa.string()), ("code", pa.string()), ("rule", pa.string()), (R.SPEC_ID, pa.string()),
+    (R.SPEC_VERSION, pa.string()),
 ])
+# `reason` is for people and may quote the offending value (it stays in quarantine files, like landing);
+# `code` never holds data and is what lineage records.
+REASON_CODES = ("when", "cast", "map", "required", "division_by_zero", "type", "expr")
+
+
+def reason_code(field: str, reason: str) -> str:
+    """The data-free category of a quarantine reason.
+
+    >>> reason_code("n", "cannot cast 'ann@x.com' to int"), reason_code("when", "x"), reason_code("p", "value 'Z' of field 'p' is not in its map (A) and no default is given")
+    ('cast', 'when', 'map')
+    """
+    if field == "when" or field.startswith("variants."):
+        return "when"
+    if reason.startswith("cannot cast"):
+        return "cast"
+    if "is not in its map" in reason or "which a map cannot look up" in reason:
+        return "map"
+    if reason.startswith("required field"):
+        return "required"
+    if "division by zero" in reason:
+        return "division_by_zero"
+    if "values, not" in reason or "does not fit" in reason or "type" in reason.split(":")[0]:
+        return "type"
+    return "expr"
 FILTERED_SCHEMA = pa.schema([(R.RECORD_ID, pa.string()), ("target", pa.string())])
 
 
@@ -312,7 +337,8 @@ class Plan:
         return pa.table({
             R.RECORD_ID: pc.take(ids, pa.array(rows, pa.int64())), "row": pa.array(rows, pa.int64()),
             "target": pa.repeat(pa.scalar(t.entity), k), "field": pa.array(fs, pa.string()),
-            "reason": pa.array(rs, pa.string()), "rule": pa.array([f"{t.entity}.{f}" for f in fs], pa.string()),
+            "reason": pa.array(rs, pa.string()), "code": pa.array([reason_code(f, r) for f, r in zip(fs, rs)], pa.string()),
+            "rule": pa.array([f"{t.entity}.{f}" for f in fs], pa.string()),
             R.SPEC_ID: pa.repeat(pa.scalar(self.spec.id), k), R.SPEC_VERSION: pa.repeat(pa.scalar(self.spec.version_hash), k),
         }, schema=QUARANTINE_SCHEMA)
 
