@@ -19,7 +19,8 @@ payload_hash       received: sha256 of the raw payload
 spec_id            mapped/filtered/quarantined: the mapping name
 spec_version       mapped/filtered/quarantined: content hash of the normalised spec
 rules              mapped: int64 bit set of the compiled spec's rules that fired
-reason             quarantined: why (``field: reason [rule]``); erased: what was erased
+reason             quarantined: why (``field: code [rule]``, never the engine's free
+                   text, which can quote source values); erased: what was erased
 destination        loaded/erased: the destination name (e.g. ``duckdb``)
 entity             mapped/filtered/quarantined/loaded: the target entity
 target_key         mapped/loaded: the target key, as text (parts joined by U+001F)
@@ -146,9 +147,28 @@ def _output_edges(load_id: str, out: Any, at: datetime) -> pa.Table:
     )
 
 
+def _code(q: pa.Table) -> pa.Array:
+    """The engine's quarantine ``code`` (``cast``, ``map``, ``required``, …), never its free-text ``reason``.
+
+    The free text can quote the source value (``cannot cast 'ann@x.com' to int``), so it never enters
+    an edge. A code that is not a plain lower-case word becomes ``other``; no code column → ``quarantined``.
+    """
+    if "code" not in q.column_names:
+        return pa.repeat(pa.scalar("quarantined"), q.num_rows)
+    code = pc.fill_null(_col(q, "code", pa.string()), "other")
+    return pc.if_else(pc.match_substring_regex(code, r"^[a-z_]{1,32}$"), code, "other")
+
+
 def _reason(q: pa.Table) -> pa.Array:
-    parts = [pc.fill_null(_col(q, c, pa.string()), "") for c in ("field", "reason", "rule")]
-    return pc.binary_join_element_wise(parts[0], ": ", parts[1], " [", parts[2], "]", "")
+    """``field: code [rule]`` — names from the spec and the engine's code only (no source values).
+
+    >>> q = pa.table({"field": ["email"], "code": ["cast"], "rule": ["lead.email"],
+    ...               "reason": ["cannot cast 'ann@x.com' to int"]})
+    >>> _reason(q).to_pylist()
+    ['email: cast [lead.email]']
+    """
+    field, rule = (pc.fill_null(_col(q, c, pa.string()), "") for c in ("field", "rule"))
+    return pc.binary_join_element_wise(field, ": ", _code(q), " [", rule, "]", "")
 
 
 def mapped_edges(load_id: str, result: Any, at: datetime | None = None) -> pa.Table:

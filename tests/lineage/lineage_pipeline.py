@@ -97,7 +97,8 @@ def map_rows(landed: pa.Table, spec: Spec, subject_key: bytes, load_id: str) -> 
     quarantine = pa.table({
         "_wl_record_id": q.column("_wl_record_id"), "row": pa.array(range(q.num_rows), pa.int64()),
         "target": pa.array([ENTITY] * q.num_rows), "field": pa.array(["priority"] * q.num_rows),
-        "reason": pa.array(["value outside the map"] * q.num_rows), "rule": pa.array(["1"] * q.num_rows),
+        "reason": pa.array(["value outside the map"] * q.num_rows),
+        "code": pa.array(["map"] * q.num_rows), "rule": pa.array(["1"] * q.num_rows),
         "_wl_spec_id": pa.array([spec.id] * q.num_rows), "_wl_spec_version": pa.array([spec.version_hash] * q.num_rows),
     })
     f = landed.filter(is_filtered)

@@ -47,7 +47,7 @@ def test_impact_lists_derived_records_and_recipients(ran):
 def test_impact_of_a_quarantined_record_shows_the_reason(ran):
     r = impact(ran, f"{SYSTEM}.{STREAM}:4")
     assert r["derived"] == [] and r["recipients"] == []
-    assert [(o["step"], o["reason"]) for o in r["outcomes"]] == [("quarantined", "priority: value outside the map [1]")]
+    assert [(o["step"], o["reason"]) for o in r["outcomes"]] == [("quarantined", "priority: map [1]")]
 
 
 @pytest.mark.parametrize("call,ref", [(trace, "lead:NOPE"), (trace, "lead"), (impact, "web_analytics.x:1"),
