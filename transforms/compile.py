@@ -57,6 +57,7 @@ class FieldPlan:
     required: bool = False
     default_rule: int | None = None
     case_rules: list[int] = field(default_factory=list)
+    default_values: pa.Array | None = None  # map values + the default, for the one-take fast path
 
 
 @dataclass
@@ -75,6 +76,17 @@ class TargetPlan:
     when: ast.Node | None
     fields: dict[str, FieldPlan]
     variants: list[VariantPlan]
+
+    @property
+    def roots(self) -> set[str]:
+        """The top-level input columns this target reads."""
+        cached = self.__dict__.get("_roots")
+        if cached is None:
+            nodes = [f.node for f in self.fields.values()] + [v.when for v in self.variants]
+            nodes += [f.node for v in self.variants for f in v.fields.values()]
+            cached = {n.parts[0] for node in nodes for n in ast.walk(node) if isinstance(n, ast.Path)}
+            self.__dict__["_roots"] = cached
+        return cached
 
 
 @dataclass
@@ -187,29 +199,57 @@ class Plan:
 
     def _apply_target(self, t: TargetPlan, table, ids, load_ids, subject, spec_pass, spec_when_errors, identity=True):
         n = table.num_rows
-        errors = Errors(n)
-        ev = Evaluator(table, self.env, errors)
-        errors.field = "when"
-        passed = spec_pass & self._truth(ev, t.when, n)
-        when_bad = spec_when_errors.bad_numpy() | errors.bad_numpy()
-        rules = np.zeros(n, dtype=np.int64)
-        # variants: the first whose condition holds owns the row
-        taken = np.zeros(n, dtype=bool)
+        when_errors = Errors(n)
+        when_errors.field = "when"
+        passed = spec_pass & self._truth(Evaluator(table, self.env, when_errors), t.when, n)
+        when_bad = spec_when_errors.bad_numpy() | when_errors.bad_numpy()
+        live = passed & ~when_bad
+        # filter first: the fields are computed only for the rows `when` lets through
+        sel = None if live.all() else np.flatnonzero(live)
+        if sel is None:
+            sub = table
+        else:  # copy only the columns this target reads (a table without columns would lose its row count)
+            cols = [c for c in table.column_names if c in t.roots]
+            sub = table.select(cols).take(pa.array(sel)) if cols else pa.table({"_wl_row": pa.array(sel)})
+        m = sub.num_rows
+        errors = Errors(m)
+        columns, rules = self._columns(t, sub, errors)
+        ok = ~errors.bad_numpy()
+        n_mapped = int(ok.sum())
+        out = pa.table(columns) if columns else pa.table({"_": pa.nulls(m)}).drop_columns(["_"])
+        if n_mapped < m:
+            out = out.filter(pa.array(ok))
+        rows = None if sel is None and n_mapped == n else (np.arange(n) if sel is None else sel)[ok]
+        out = self._stamp_outputs(t, out, ids, load_ids, subject, rules[ok] if n_mapped < m else rules, rows, identity)
+        q = self._quarantine_table(t, ids, when_bad, spec_when_errors, when_errors, errors, sel)
+        filt = ~passed & ~when_bad
+        n_filt = int(filt.sum())
+        f = pa.table({R.RECORD_ID: pc.filter(ids, pa.array(filt)) if n_filt else pa.array([], pa.string()),
+                      "target": pa.repeat(pa.scalar(t.entity), n_filt)}, schema=FILTERED_SCHEMA)
+        counts = {"read": n, "mapped": n_mapped, "quarantined": q.num_rows, "filtered": n_filt}
+        return TargetOutput(t.entity, t.key, t.write, out), q, f, counts
+
+    def _columns(self, t: TargetPlan, sub: pa.Table, errors: Errors) -> tuple[dict[str, pa.Array], np.ndarray]:
+        """Every field of a target over the live rows, with variants and the rule bits that fired."""
+        m = sub.num_rows
+        ev = Evaluator(sub, self.env, errors)
+        rules = np.zeros(m, dtype=np.int64)
+        taken = np.zeros(m, dtype=bool)  # variants: the first whose condition holds owns the row
         segments = []
         for v in t.variants:
             errors.field = f"variants.{v.name}.when"
-            m = self._truth(ev, v.when, n) & ~taken
-            taken |= m
-            segments.append(m)
+            seg = self._truth(ev, v.when, m) & ~taken
+            taken |= seg
+            segments.append(seg)
             if v.rule is not None:
-                rules[m] |= np.int64(1) << v.rule
+                rules[seg] |= np.int64(1) << v.rule
         columns = {}
         for name, fp in t.fields.items():
             overrides = [(v, seg) for v, seg in zip(t.variants, segments) if name in v.fields]
             base_seg = ~np.logical_or.reduce([seg for _, seg in overrides]) if overrides else None
-            value = self._field(fp, table, errors, base_seg, rules)
+            value = self._field(fp, sub, errors, base_seg, rules)
             for v, seg in overrides:
-                vvalue = self._field(v.fields[name], table, errors, seg, rules)
+                vvalue = self._field(v.fields[name], sub, errors, seg, rules)
                 if vvalue.type != value.type:
                     if pa.types.is_null(value.type):
                         value = value.cast(vvalue.type)
@@ -217,22 +257,7 @@ class Plan:
                         vvalue = vvalue.cast(value.type)
                 value = pc.if_else(pa.array(seg), vvalue, value)
             columns[name] = value
-        bad = errors.bad_numpy() | when_bad
-        quarantined = passed & bad | when_bad
-        mapped = passed & ~bad
-        filt = ~passed & ~when_bad
-        n_mapped = int(mapped.sum())
-        out = pa.table(columns) if columns else pa.table({"_": pa.nulls(n)}).drop_columns(["_"])
-        mask = None if n_mapped == n else pa.array(mapped)
-        if mask is not None:
-            out = out.filter(mask)
-        out = self._stamp_outputs(t, out, ids, load_ids, subject, rules, mask, identity)
-        q = self._quarantine_table(t, ids, quarantined, errors, spec_when_errors)
-        n_filt = int(filt.sum())
-        f = pa.table({R.RECORD_ID: pc.filter(ids, pa.array(filt)) if n_filt else pa.array([], pa.string()),
-                      "target": pa.repeat(pa.scalar(t.entity), n_filt)}, schema=FILTERED_SCHEMA)
-        counts = {"read": n, "mapped": n_mapped, "quarantined": int(quarantined.sum()), "filtered": n_filt}
-        return TargetOutput(t.entity, t.key, t.write, out), q, f, counts
+        return columns, rules
 
     def _field(self, fp: FieldPlan, table: pa.Table, errors: Errors, segment: np.ndarray | None, rules: np.ndarray):
         """Value pipeline of one field: expression → map → type → default → required.
@@ -256,6 +281,8 @@ class Plan:
             rules |= contrib if segment is None else np.where(segment, contrib, 0)
         if fp.map_keys is not None:
             value = self._map(fp, value, local, ev)
+            if local.default_used is not None:
+                fired.append((local.default_used, fp.default_rule))
         if fp.type:
             value = ev.cast(value, fp.type, fp.format, fp.tz)
         if fp.has_default:
@@ -295,6 +322,14 @@ class Plan:
                     return pa.nulls(len(value), fp.map_values.type)
                 keys = keys.cast(pa.string())
         idx = pc.index_in(value, value_set=keys)
+        if fp.has_default and fp.type is None and fp.default_values is not None:
+            # map + default in one take: the default sits after the map's values (also for null input)
+            k = len(fp.map_values)
+            filled = pc.fill_null(idx, k)
+            if fp.default_rule is not None:
+                fp_used = pc.equal(filled, k).to_numpy(zero_copy_only=False)
+                errors.default_used = fp_used
+            return pc.take(fp.default_values, filled)
         out = pc.take(fp.map_values, idx)
         unmatched = pc.and_(pc.is_valid(value), pc.is_null(idx))
         if not fp.has_default and pc.any(unmatched).as_py():
@@ -305,7 +340,9 @@ class Plan:
                                     for i, v in zip(where.tolist(), bad_vals)})
         return out
 
-    def _stamp_outputs(self, t: TargetPlan, out: pa.Table, ids, load_ids, subject, rules, mask, identity=True) -> pa.Table:
+    def _stamp_outputs(self, t: TargetPlan, out: pa.Table, ids, load_ids, subject, rules: np.ndarray,
+                       rows: np.ndarray | None, identity=True) -> pa.Table:
+        """Add the reserved columns; ``rows`` are the input rows the outputs came from (None: all, in order)."""
         m = out.num_rows
         if m and identity:
             key_cols = [ev_text(out.column(k)) for k in t.key]
@@ -314,25 +351,32 @@ class Plan:
                                   pa.repeat(pa.scalar(""), m)], length=RECORD_ID_LENGTH)
         else:
             out_ids = pa.nulls(m, pa.string())
+        pick = (lambda a: a) if rows is None else (lambda a: pc.take(a, pa.array(rows, pa.int64())))
         extra = {
             R.RECORD_ID: out_ids,
-            R.INPUT_RECORD_ID: ids if mask is None else pc.filter(ids, mask),
+            R.INPUT_RECORD_ID: pick(ids),
             R.SPEC_ID: pa.repeat(pa.scalar(self.spec.id), m),
             R.SPEC_VERSION: pa.repeat(pa.scalar(self.spec.version_hash), m),
-            R.RULES: pa.array(rules) if mask is None else pc.filter(pa.array(rules), mask),
-            R.SUBJECT: subject if mask is None else pc.filter(subject, mask),
-            R.LOAD_ID: load_ids if mask is None else pc.filter(load_ids, mask),
+            R.RULES: pa.array(rules),
+            R.SUBJECT: pick(subject),
+            R.LOAD_ID: pick(load_ids),
         }
         for k, v in extra.items():
             out = out.append_column(k, v.cast(pa.string()) if pa.types.is_null(v.type) else v)
         return out
 
-    def _quarantine_table(self, t: TargetPlan, ids, quarantined: np.ndarray, errors: Errors, when_errors: Errors) -> pa.Table:
-        rows = np.flatnonzero(quarantined)
+    def _quarantine_table(self, t: TargetPlan, ids, when_bad: np.ndarray, spec_when: Errors, target_when: Errors,
+                          errors: Errors, sel: np.ndarray | None) -> pa.Table:
+        """One row per quarantined input row (its index in the batch), with the first reason found."""
+        found: dict[int, tuple[str, str]] = {}
+        for i in np.flatnonzero(when_bad).tolist():
+            found[i] = ("when", spec_when.reasons().get(i) or target_when.reasons().get(i, ""))
         reasons, fields = errors.reasons(), errors.fields()
-        wr = when_errors.reasons()
-        rs = [wr.get(i) or reasons.get(i, "") for i in rows.tolist()]
-        fs = ["when" if i in wr else fields.get(i, "") for i in rows.tolist()]
+        for j in np.flatnonzero(errors.bad_numpy()).tolist():
+            found[j if sel is None else int(sel[j])] = (fields.get(j, ""), reasons.get(j, ""))
+        rows = sorted(found)
+        fs = [found[i][0] for i in rows]
+        rs = [found[i][1] for i in rows]
         k = len(rows)
         return pa.table({
             R.RECORD_ID: pc.take(ids, pa.array(rows, pa.int64())), "row": pa.array(rows, pa.int64()),
@@ -401,6 +445,11 @@ def _compile_field(name: str, f: dict, entity: str, scope: Scope, book: _RuleBoo
                 scope.report(f"default {f['default']!r} cannot be cast to {fp.type}", scope.at + ("default",))
             fp.default = converted
         fp.default_rule = book.add(entity, name, "default", f"{name}: default {f['default']!r} applied")
+        if fp.map_values is not None and fp.type is None and f["default"] is not None:
+            try:
+                fp.default_values = pa.concat_arrays([fp.map_values, pa.array([f["default"]], fp.map_values.type)])
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                fp.default_values = None
     if isinstance(node, ast.Case):
         for i in range(len(node.branches)):
             fp.case_rules.append(book.add(entity, name, "case", f"{name}: CASE branch {i + 1}"))

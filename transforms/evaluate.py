@@ -61,6 +61,7 @@ class Errors:
         self._reasons: dict[int, str] = {}
         self._fields: dict[int, str] = {}
         self.field: str | None = None
+        self.default_used: np.ndarray | None = None  # rows where a map's default applied (rule bookkeeping)
 
     def fail(self, mask: pa.Array | np.ndarray, reason: str | dict[int, str]) -> None:
         """Mark rows as failed with a reason: one text for all, or a {row: text} dict."""
@@ -152,6 +153,7 @@ class Evaluator:
         self.env = env
         self.errors = errors
         self.case_conditions: dict[int, list[pa.Array]] = {}  # id(Case node) -> its evaluated conditions
+        self.case_index: dict[int, pa.Array] = {}  # id(Case node) -> branch taken per row, when already computed
 
     # ------------------------------------------------------------ entry points
     def array(self, node: ast.Node) -> pa.Array:
@@ -266,7 +268,17 @@ class Evaluator:
         self.case_conditions[id(node)] = conds
         if not conds:
             return values[-1]
+        if all(_is_scalar(v) for v in values) and not pa.types.is_null(values[0].type):
+            # constant branches (the common case): one int8 branch index, then a take — and the index
+            # doubles as the record of which branch fired
+            idx = self._branch_index(conds)
+            self.case_index[id(node)] = idx
+            return pc.take(pa.array([v.as_py() for v in values], values[0].type), idx)
         return pc.case_when(pc.make_struct(*conds), *[self.broadcast(v) for v in values])
+
+    def _branch_index(self, conds: list[pa.Array]) -> pa.Array:
+        k = len(conds)
+        return pc.case_when(pc.make_struct(*conds), *[pa.scalar(i, pa.int8()) for i in range(k)], pa.scalar(k, pa.int8()))
 
     def _condition(self, node: ast.Node) -> pa.Array:
         """A CASE condition as true/false (null is false); data of another type fails every row, with why."""
@@ -281,11 +293,10 @@ class Evaluator:
     def branch_taken(self, node: ast.Case) -> np.ndarray:
         """Which branch of an evaluated CASE each row took (len(branches) for ELSE), as int8."""
         conds = self.case_conditions[id(node)]
-        k = len(conds)
         if not conds:
-            return np.full(self.n, k, dtype=np.int8)
-        idx = pc.case_when(pc.make_struct(*conds), *[pa.scalar(i, pa.int8()) for i in range(k)], pa.scalar(k, pa.int8()))
-        return idx.to_numpy(zero_copy_only=False)
+            return np.zeros(self.n, dtype=np.int8)
+        idx = self.case_index.get(id(node))
+        return (idx if idx is not None else self._branch_index(conds)).to_numpy(zero_copy_only=False)
 
     # ------------------------------------------------------------ helpers used by kernels
     def guarded(self, name: str, kernel, ctx, *args):
