@@ -3,8 +3,10 @@
 Segments are the tamper-evident record; the index only makes ``trace`` / ``impact`` /
 ``export`` fast (no segment scan). Each row carries its segment ``seq`` and ``row`` so a
 query can drop rows of segments that are not committed, missing or damaged. Embedded:
-DuckDB ``lineage/index.duckdb`` with ART indexes; many workers: a PostgreSQL table filled by
-``COPY``. Never row-by-row inserts.
+DuckDB ``lineage/index.duckdb`` with ART indexes, **filled lazily**: an append does not touch
+it; the first look-up after appends catches it up in bulk from the ledger's segments it has
+not indexed yet (docs/adr/0104-lineage-lazy-index.md). Many workers: a PostgreSQL table filled
+by ``COPY`` in the append's transaction. Never row-by-row inserts.
 
 >>> import tempfile, os, pyarrow as pa
 >>> from lineage.edges import build
@@ -17,14 +19,17 @@ DuckDB ``lineage/index.duckdb`` with ART indexes; many workers: a PostgreSQL tab
 from __future__ import annotations
 
 import io
+import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from lineage.edges import EDGE_SCHEMA
+
+log = logging.getLogger(__name__)
 
 MANY = 64  # above this many values a look-up joins against them instead of an IN list
 INDEXED = ("record_id", "input_record_id", "target_key", "source_key", "subject")
@@ -51,14 +56,59 @@ def _duck_type(t: pa.DataType) -> str:
 
 
 class DuckIndex:
-    def __init__(self, path: str):
-        self.path = path
+    """``source``: a callable giving ``(ledger segments, read_segment)`` to catch up from (None: the
+    index is filled only by :meth:`append`, as in the doctest)."""
+
+    def __init__(self, path: str, source: Callable[[], tuple[list[dict], Callable[[dict], pa.Table]]] | None = None):
+        self.path, self.source = path, source
+        self.skipped: dict[int, str] = {}  # seq → why the last catch-up could not index it (file missing, …)
         con = self._open(read_only=False)
         try:
             cols = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in INDEX_SCHEMA)
             con.execute(f"CREATE TABLE IF NOT EXISTS edges ({cols})")
+            con.execute("CREATE TABLE IF NOT EXISTS indexed (seq BIGINT PRIMARY KEY, segment_id VARCHAR)")
             for c in INDEXED:
                 con.execute(f"CREATE INDEX IF NOT EXISTS ix_{c} ON edges ({c})")
+        finally:
+            con.close()
+
+    def _behind(self, con: duckdb.DuckDBPyConnection) -> list[dict]:
+        if self.source is None:
+            return []
+        segments, _ = self.source()
+        done = {(q, sid) for q, sid in con.execute("SELECT seq, segment_id FROM indexed").fetchall()}
+        return [s for s in segments if (s["seq"], s["segment_id"]) not in done]
+
+    def catch_up(self) -> int:
+        """Index every ledger segment not indexed yet, in one write transaction; returns how many."""
+        if self.source is None:
+            return 0
+        con = self._open(read_only=False)
+        try:
+            todo = self._behind(con)
+            if not todo:
+                return 0
+            _, read = self.source()
+            con.execute("BEGIN")
+            seqs = pa.table({"seq": pa.array([s["seq"] for s in todo], pa.int64())})
+            con.register("todo", seqs)
+            con.execute("DELETE FROM edges WHERE seq IN (SELECT seq FROM todo)")  # rows of an old direct append
+            con.execute("DELETE FROM indexed WHERE seq IN (SELECT seq FROM todo)")
+            con.unregister("todo")
+            for seg in todo:
+                try:
+                    t = read(seg).select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA)
+                except Exception as exc:  # a missing/damaged file: queries name it; verify reports it
+                    log.warning("lineage index: segment %s not indexed: %s", seg["seq"], exc)
+                    self.skipped[seg["seq"]] = "missing" if isinstance(exc, FileNotFoundError) else "unreadable"
+                    continue
+                self.skipped.pop(seg["seq"], None)
+                con.register("new_edges", with_position(seg["seq"], t))
+                con.execute("INSERT INTO edges SELECT * FROM new_edges")
+                con.unregister("new_edges")
+                con.execute("INSERT INTO indexed VALUES (?, ?)", [seg["seq"], seg["segment_id"]])
+            con.execute("COMMIT")
+            return len(todo)
         finally:
             con.close()
 
@@ -80,6 +130,7 @@ class DuckIndex:
             con.execute("DELETE FROM edges WHERE seq >= ?", [seq])  # rows of a failed earlier append
             con.register("new_edges", with_position(seq, edges))
             con.execute("INSERT INTO edges SELECT * FROM new_edges")
+            con.execute("DELETE FROM indexed WHERE seq >= ?", [seq])
         finally:
             con.close()
 
@@ -91,7 +142,7 @@ class DuckIndex:
         if not values:
             return INDEX_SCHEMA.empty_table()
         own = con is None
-        con = con or self._open(read_only=True)
+        con = con or self.connect()
         try:
             if len(values) <= MANY:  # few rows: fetchall is several times faster than an Arrow round trip
                 marks = ", ".join("?" * len(values))
@@ -109,7 +160,8 @@ class DuckIndex:
         return t.cast(INDEX_SCHEMA)
 
     def connect(self) -> Any:
-        """A read connection to reuse across many look-ups (close it when done)."""
+        """A read connection to reuse across many look-ups (close it when done); catches up first."""
+        self.catch_up()
         return self._open(read_only=True)
 
     def delete_segment(self, seq: int) -> None:

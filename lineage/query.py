@@ -51,6 +51,12 @@ class Segments:
         self.by_seq = {s["seq"]: s for s in store.segments()}
         self.ok: dict[int, bool] = {}
         self.warnings: list[str] = []
+        for seq, what in sorted(getattr(store.index, "skipped", {}).items()):  # the lazy index could not read it
+            seg = self.by_seq.get(seq)
+            if seg is not None and seg["state"] == "committed":
+                self.ok[seq] = False
+                self.warnings.append(f"segment {seq} ({store.blobs.describe(seg['file'])}) {what}: "
+                                     "its edges are left out")
 
     def usable(self, seq: int) -> bool:
         if seq not in self.ok:

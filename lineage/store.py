@@ -99,8 +99,7 @@ class Store:
             self.ledger.insert_segment(cur, rec)
             if isinstance(self.index, PostgresIndex):
                 self.index.append(rec["seq"], edges, cur)
-            else:
-                self.index.append(rec["seq"], edges)
+            # the embedded DuckIndex catches up lazily, at the next look-up (ADR 0104)
         log.debug("lineage segment %s: %d edges, root %s", segment_id, rec["rows"], rec["merkle_root"])
         return rec
 
@@ -199,5 +198,7 @@ def open_store(home: Home | str | None = None, url: str | None = None, segments:
         index: Any = PostgresIndex(ledger)
     else:
         ledger = SqliteLedger(str(root / "ledger.sqlite"))
-        index = DuckIndex(str(root / "index.duckdb"))
+        store = Store(home, ledger, blobs, None)
+        store.index = DuckIndex(str(root / "index.duckdb"), lambda: (store.segments(), store.read_segment))
+        return store
     return Store(home, ledger, blobs, index)
