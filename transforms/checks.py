@@ -7,6 +7,7 @@ unreachable; no target or field is written twice.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from transforms import types as T
@@ -16,6 +17,12 @@ from transforms.functions import REGISTRY
 from transforms.reference import load_reference, reference_file
 from transforms.sources import SourceSchema, find_source_schema
 from transforms.spec import Issue, Spec
+
+
+MAX_PAD = 1000  # lpad width: a larger literal would let one spec allocate width × rows bytes per batch
+
+
+_HL7 = re.compile(r"^[A-Z][A-Z0-9]{2}(\[\d+\])?-\d+")
 
 
 @dataclass
@@ -166,7 +173,38 @@ def _infer_call(node: ast.Call, scope: Scope) -> str:
         _check_lookup(node, scope)
     if fn.name in ("regex_extract", "regex_replace", "regex_match") and n >= 2:
         _check_regex(node.args[1].value if isinstance(node.args[1], ast.Literal) else None, scope)
+    _check_literal_args(node, scope)
     return fn.result_type(arg_types)
+
+
+def _literal(node: ast.Call, i: int):
+    a = node.args[i] if i < len(node.args) else None
+    return a.value if isinstance(a, ast.Literal) else None
+
+
+def _check_literal_args(node: ast.Call, scope: Scope) -> None:
+    """Literal arguments that would hang or blow up a kernel (Arrow's replace_substring with an
+    empty pattern never returns; a huge pad or an empty-matching regex multiplies every row)."""
+    name = node.name
+    if name in ("replace", "split", "split_part") and _literal(node, 1) == "":
+        scope.report(f"{name}: the {'text to replace' if name == 'replace' else 'separator'} must not be empty")
+    if name == "lpad":
+        width, fill = _literal(node, 1), _literal(node, 2)
+        if isinstance(width, int) and not 0 <= width <= MAX_PAD:
+            scope.report(f"lpad width {width} is outside 0..{MAX_PAD} (each row would allocate that much)")
+        if isinstance(fill, str) and len(fill) != 1:
+            scope.report(f"lpad fill must be one character, not {fill!r}")
+    if name == "regex_replace" and isinstance(_literal(node, 1), str):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            probe = pc.replace_substring_regex(pa.array(["ab"]), pattern=_literal(node, 1), replacement="\x00")[0].as_py()
+        except pa.ArrowInvalid:
+            return  # reported as an invalid regular expression
+        if probe.count("\x00") > 2:
+            scope.report(f"regex_replace: pattern {_literal(node, 1)!r} matches empty text between characters, "
+                         "so the replacement would be inserted everywhere; make it match at least one character")
 
 
 def _check_regex(pattern, scope: Scope) -> None:
@@ -197,7 +235,16 @@ def _check_lookup(node: ast.Call, scope: Scope) -> None:
 def field_node(f: dict, scope: Scope) -> ast.Node | None:
     """The expression a field computes before map/type/default: `from` or `expr`, then `apply`."""
     if "from" in f:
-        node = parse_at(scope, f["from"], scope.at + ("from",))
+        text = f["from"]
+        if scope.spec.source.get("connector") == "his" and _HL7.match(text):
+            from connectors.his.notation import hl7_path
+
+            try:  # HL7 field notation (PID-5.1, OBX[2]-5, PID-3[2].1) names a path into the message
+                text = hl7_path(text)
+            except ValueError as err:
+                scope.report(str(err), scope.at + ("from",))
+                return None
+        node = parse_at(scope, text, scope.at + ("from",))
         if node is not None and not isinstance(node, ast.Path):
             scope.report(f"`from` takes a path like contact.email, not an expression; use `expr` for {f['from']!r}")
             return None

@@ -126,7 +126,13 @@ register("right", [S, Param("n", "int", literal=True)], "string", "The last n ch
     lambda ctx, s, n: pc.utf8_slice_codeunits(s, start=-n) if n else pc.utf8_slice_codeunits(s, start=0, stop=0))
 register("replace", [S, Param("old", "string", literal=True), Param("new", "string", literal=True)], "string",
          "Replace every occurrence of old by new.", "replace('a-b-c', '-', '/') = 'a/b/c'")(
-    lambda ctx, s, old, new: pc.replace_substring(s, pattern=old, replacement=new))
+    lambda ctx, s, old, new: _replace(s, old, new))
+
+
+def _replace(s, old: str, new: str):
+    if not old:  # Arrow's replace_substring never returns on an empty pattern (the checks refuse it too)
+        raise pa.ArrowInvalid("the text to replace must not be empty")
+    return pc.replace_substring(s, pattern=old, replacement=new)
 register("regex_extract", [S, Param("pattern", "string", literal=True), Param("group", "int", literal=True, optional=True, default=0)],
          "string", "The first match of an RE2 pattern (or one numbered group of it); null when it does not match.",
          r"regex_extract('order 42', '(\d+)', 1) = '42'")(lambda ctx, s, pattern, group=0: ctx.regex_extract(s, pattern, group))

@@ -398,3 +398,9 @@ def test_lookup_matches_a_dict_lookup():
 def test_a_column_of_another_type_fails_every_row_with_the_reason_never_the_batch(expr, needle):
     _, bad = ev(expr, s=["yes", None, "ä"], n=[1, 2, None])  # failed rows are quarantined by the engine
     assert sorted(bad) == [0, 1, 2] and all(needle in r for r in bad.values()), bad
+
+
+def test_replace_of_empty_text_is_refused_rather_than_hanging():
+    """Arrow's replace_substring never returns on an empty pattern; the kernel refuses it (and validate does)."""
+    got, bad = ev("replace(s, '', 'x')", s=["abc", None])
+    assert got == [None, None] and "must not be empty" in bad[0]

@@ -207,6 +207,9 @@ HOSTILE = {
     "minus_chain": (_expr("-" * 3000 + "engagement_score"), "nests too deeply"),
     "long_expression": (_expr(" + ".join(["engagement_score"] * 300)), "characters long; the limit is 4000"),
     "many_nodes": (_expr("+".join(["1"] * 300)), "nodes; the limit is 500"),
+    "memory_bomb_pad": (_expr("lpad(submission_id, 2000000000, 'x')"), "lpad width 2000000000 is outside 0..1000"),
+    "hang_empty_replace": (_expr("replace(submission_id, '', 'x')"), "replace: the text to replace must not be empty"),
+    "memory_bomb_regex": (_expr("regex_replace(submission_id, 'x*', '" + "y" * 3000 + "')"), "matches empty text between"),
 }
 
 
