@@ -29,6 +29,11 @@ _FALSE = ["false", "f", "no", "n", "0", "off"]
 
 def _bisect(arr: pa.Array, convert) -> tuple[pa.Array, pa.Array]:
     """Apply ``convert`` to ``arr``; where it raises, split until the bad rows are isolated."""
+    if len(arr) == 0:
+        try:
+            return convert(arr), pa.array([], pa.bool_())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
+            return pa.nulls(0), pa.array([], pa.bool_())
     try:
         out = convert(arr)
         return out, pa.array(np.zeros(len(arr), dtype=bool))
@@ -49,7 +54,7 @@ def _text_to_bool(arr: pa.Array) -> pa.Array:
     low = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
     is_t = pc.is_in(low, value_set=pa.array(_TRUE))
     is_f = pc.is_in(low, value_set=pa.array(_FALSE))
-    if not pc.all(pc.or_kleene(pc.or_(is_t, is_f), pc.is_null(arr))).as_py():
+    if pc.all(pc.or_kleene(pc.or_(is_t, is_f), pc.is_null(arr))).as_py() is False:
         raise pa.ArrowInvalid("not a boolean")
     return pc.if_else(pc.is_null(arr), pa.scalar(None, pa.bool_()), is_t)
 
@@ -59,7 +64,7 @@ def _strptime(text: pa.Array, fmt: str) -> pa.Array:
     parsed = pc.strptime(text, format=fmt, unit="us", error_is_null=False)
     if "%" in fmt and not any(d in fmt for d in ("%f", "%z", "%Z", "%j", "%b", "%B", "%a", "%A", "%p", "%y")):
         back = pc.strftime(parsed, format=fmt)
-        if not pc.all(pc.or_kleene(pc.equal(back, text), pc.is_null(text))).as_py():
+        if pc.all(pc.or_kleene(pc.equal(back, text), pc.is_null(text))).as_py() is False:
             raise pa.ArrowInvalid("not a valid date for the format")
     return parsed
 
@@ -79,7 +84,7 @@ def _to_timestamp(arr: pa.Array, fmt: str | None, tz: str | None) -> pa.Array:
     text = pc.replace_substring_regex(text, r"^(\d{4}-\d{2}-\d{2}) (\d)", r"\1T\2")
     has_zone = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:?\d{2})$")
     if pc.any(has_zone).as_py():
-        if not pc.all(pc.or_kleene(has_zone, pc.is_null(text))).as_py():
+        if pc.all(pc.or_kleene(has_zone, pc.is_null(text))).as_py() is False:
             raise pa.ArrowInvalid("mixed zoned and naive timestamps")
         return text.cast(target)
     return pc.assume_timezone(text.cast(pa.timestamp("us")), tz or "UTC").cast(target)

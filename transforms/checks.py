@@ -194,6 +194,17 @@ def _check_literal_args(node: ast.Call, scope: Scope) -> None:
             scope.report(f"lpad width {width} is outside 0..{MAX_PAD} (each row would allocate that much)")
         if isinstance(fill, str) and len(fill) != 1:
             scope.report(f"lpad fill must be one character, not {fill!r}")
+    units = {"date_trunc": ("year", "quarter", "month", "week", "day", "hour", "minute", "second"),
+             "date_diff": ("year", "month", "week", "day", "hour", "minute", "second")}.get(name)
+    if units and isinstance(_literal(node, 0), str) and _literal(node, 0) not in units:
+        scope.report(f"{name}: unknown unit {_literal(node, 0)!r}; one of {', '.join(units)}")
+    if name == "to_timestamp" and isinstance(_literal(node, 2), str):
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(_literal(node, 2))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            scope.report(f"to_timestamp: unknown time zone {_literal(node, 2)!r}")
     if name == "regex_replace" and isinstance(_literal(node, 1), str):
         import pyarrow as pa
         import pyarrow.compute as pc

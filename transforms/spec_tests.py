@@ -14,6 +14,7 @@ part of the reason), and how many rows ``when`` filtered::
         expect_quarantine: [{row: 0, field: priority, reason: "not in its map"}]
         expect_filtered: 0
 
+``input_file: samples/…`` instead of ``input`` runs the case on a real sample file beside the specs.
 Stateful specs (with a ``stateful:`` section) take input *events*; the stateful stage
 turns them into incidents before the fields are mapped (see :func:`prepare_input`).
 """
@@ -133,7 +134,7 @@ def _check_case(result: MapResult, case: dict) -> list[str]:
     return problems
 
 
-CASE_KEYS = {"name", "input", "expect", "expect_quarantine", "expect_filtered",
+CASE_KEYS = {"name", "input", "input_file", "expect", "expect_quarantine", "expect_filtered",
              "batches", "now", "expect_incidents", "expect_event_quarantine"}  # the last four: stateful specs
 EXPECTATIONS = ("expect", "expect_quarantine", "expect_filtered", "expect_incidents", "expect_event_quarantine")
 
@@ -142,7 +143,7 @@ def case_shape_problems(case) -> list[str]:
     """What is wrong with the shape of one case (a case that checks nothing is wrong too).
 
     >>> case_shape_problems({"name": "x", "input": [{"a": 1}], "expected": {"lead": []}})
-    ['unknown key(s) expected in case; allowed: batches, expect, expect_event_quarantine, expect_filtered, expect_incidents, expect_quarantine, input, name, now', 'a case needs expect, expect_quarantine, expect_filtered, expect_incidents or expect_event_quarantine']
+    ['unknown key(s) expected in case; allowed: batches, expect, expect_event_quarantine, expect_filtered, expect_incidents, expect_quarantine, input, input_file, name, now', 'a case needs expect, expect_quarantine, expect_filtered, expect_incidents or expect_event_quarantine']
     """
     if not isinstance(case, dict):
         return [f"a case must be a mapping with name, input and expect…, not {type(case).__name__}"]
@@ -196,7 +197,15 @@ def run_spec_tests(spec_path: Path) -> list[CaseResult]:
             continue
         title = str(case.get("name", f"case {i + 1}"))
         try:
-            table = prepare_input(spec, case.get("input") or [], case)
+            if case.get("input_file"):  # a real sample beside the specs (json, jsonl, csv, parquet, hl7, FHIR)
+                from connectors.file.read import read_file
+
+                path = (spec_path.parent / case["input_file"]).resolve()
+                if spec_path.parent.resolve() not in path.parents:
+                    raise ValueError(f"input_file must lie under {spec_path.parent}")
+                table = read_file(path)[0]
+            else:
+                table = prepare_input(spec, case.get("input") or [], case)
             result = plan.apply(table, load_id="test")
             problems = _check_case(result, case)
         except Exception as err:  # a crash in a case is that case's failure, reported, not a traceback

@@ -167,3 +167,21 @@ fields:
     assert c["read"] == len(rows) == c["mapped"] + c["quarantined"] + c["filtered"]
     assert r.outputs[0].table.num_rows == c["mapped"] and r.quarantine.num_rows == c["quarantined"]
     assert c["filtered"] == sum(1 for x in rows if x[0] is None)
+
+
+def test_every_cast_works_on_an_empty_batch_and_when_all_rows_are_filtered():
+    """A batch where `when` lets nothing through must not fail in any cast (it once recursed forever)."""
+    plan = plan_of(HEAD + """
+when: "keep"
+target: {entity: e, key: [id]}
+fields:
+  id: {from: id}
+  b: {from: b, type: bool}
+  d: {from: d, type: date, format: "%Y%m%d"}
+  t: {from: t, type: timestamp}
+  n: {from: n, type: "decimal(10,2)"}
+""")
+    t = pa.table({"keep": [False, False], "id": ["1", "2"], "b": ["yes", "x"], "d": ["20260101", "nope"],
+                  "t": ["2026-01-01T00:00:00Z", "x"], "n": ["1.5", "x"]})
+    r = plan.apply(t)
+    assert r.counts["e"] == {"read": 2, "mapped": 0, "quarantined": 0, "filtered": 2}
