@@ -150,6 +150,10 @@ BROKEN = {
                                           "  - name: later\n    when: \"form_name = 'x'\"\n    fields: {priority: {from: activity.level}}\n"),
                             "form_name = 'x'", "unreachable rule"),
     "wrong_arity": (BASE.replace("coalesce(engagement_score, 0) * 1.5", "round()"), "score:", "round takes"),
+    "unknown_unit": (BASE.replace("coalesce(engagement_score, 0) * 1.5", "date_diff('days', to_timestamp(submitted_at), "
+                                  "to_timestamp(received_at))"), "score:", "date_diff: unknown unit 'days'"),
+    "unknown_tz_argument": (BASE.replace("coalesce(engagement_score, 0) * 1.5", "hour(to_timestamp(submission_id, '%H', "
+                                         "'Mars/Olympus'))"), "score:", "unknown time zone 'Mars/Olympus'"),
 }
 
 
