@@ -108,6 +108,10 @@ def run_demo(home_dir: Path | None, console: Console) -> list:
     for spec, sample in FILE_RUNS:
         reports.append(run_file(MAPPINGS / f"{spec}.yaml", SAMPLES / sample, home))
     from weftline.demo_fleet import run_fleet_demo
+    from weftline.demo_his import run_mllp_demo
+
+    console.rule("HL7 v2 over MLLP")
+    reports += [r for r in run_mllp_demo(home, MAPPINGS, console) if r.targets]
 
     console.rule("IoT fleet over MQTT")
     fleet = run_fleet_demo(home, MAPPINGS, console)

@@ -77,6 +77,8 @@ def run_integration(name: str, home: Home | None = None, mappings_dir: str | Pat
     for doc in pending_loads(home, integ.name):
         log.warning("finishing load %s of %s.%s left landed by an earlier run", doc["load_id"], integ.name, doc["stream"])
         reports += _finish(integ, home, doc["load_id"], doc["stream"], doc["read"], doc["rejected"], mappings_dir)
+    if integ.connector == "iot_mqtt":  # push-style: `weftline stream` lands; a run maps what was landed
+        return reports + drain_landed(name, home, mappings_dir)
     source = integ.source(home)
     states = StateStore(home)
     for stream in integ.streams:
@@ -95,4 +97,38 @@ def run_integration(name: str, home: Home | None = None, mappings_dir: str | Pat
                         read=batch.read_count, rejected=batch.rejected.num_rows)
             states.set(integ.name, stream, batch.state)  # only now: the batch is durable
             reports += _finish(integ, home, load_id, stream, batch.read_count, batch.rejected.num_rows, mappings_dir)
+    return reports
+
+
+def drain_landed(name: str, home: Home | None = None, mappings_dir: str | Path = "mappings",
+                 consumer: str = "runner", streams: list[str] | None = None) -> list[RunReport]:
+    """Map and load what push-style listeners (MLLP, MQTT) landed and ``consumer`` has not processed yet.
+
+    Each consumer keeps its own offsets over the landing zone, so the stream worker, this runner and
+    an Airflow task can each drain the same landing independently. A part is marked done only after
+    its load committed; a crash re-drains it, and the upsert makes that harmless.
+    """
+    from connectors.iot_mqtt.consumers import drain, mark_done
+
+    home = home or Home()
+    mappings_dir = Path(mappings_dir)
+    integ = load_integration(name, mappings_dir, home=home)
+    reports: list[RunReport] = []
+    for stream, specs in integ.streams.items():
+        if streams is not None and stream not in streams:
+            continue
+        parts = list(drain(home, integ.connector, stream, consumer))
+        if not parts:
+            continue
+        table = pa.concat_tables([t for _, _, t in parts], promote_options="permissive")
+        load_id = new_load_id()
+        for spec_name in specs:
+            plan = compile_file(mappings_dir / f"{spec_name}.yaml", home)
+            report = RunReport(load_id, plan.spec.id, plan.spec.version_hash, f"{integ.connector}.{stream}",
+                               read=table.num_rows, rejected=0)
+            map_and_load(plan, table, home, load_id, report, integ.destination)
+            _save_report(home, report)
+            reports.append(report)
+        for part_load, path, _ in parts:
+            mark_done(home, integ.connector, stream, consumer, part_load, path)
     return reports
