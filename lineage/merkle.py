@@ -45,24 +45,29 @@ def canonical_sql() -> str:
     return "concat_ws(chr(31), " + ", ".join(parts) + ")"
 
 
+_HEX = np.zeros(256, np.uint8)
+_HEX[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
 def _digests(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``(n, 32)`` uint8 from DuckDB's ``sha256`` output (64 lower-case hex characters each), decoded in numpy."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if len(arr) == 0:
         return np.zeros((0, 32), np.uint8)
     if not pa.types.is_binary(arr.type):
         arr = arr.cast(pa.binary())
     offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset: arr.offset + len(arr) + 1]
-    if not np.all(np.diff(offsets) == 32):
-        raise ValueError("expected 32-byte digests")
-    data = np.frombuffer(arr.buffers()[2], np.uint8)[offsets[0]: offsets[-1]]
-    return data.reshape(len(arr), 32)
+    if not np.all(np.diff(offsets) == 64):
+        raise ValueError("expected 64 hex characters per digest")
+    nib = _HEX[np.frombuffer(arr.buffers()[2], np.uint8)[offsets[0]: offsets[-1]].reshape(len(arr), 64)]
+    return (nib[:, 0::2] << 4) | nib[:, 1::2]
 
 
 def leaf_hashes(edges: pa.Table) -> np.ndarray:
     """``(n, 32)`` uint8: the RFC 6962 leaf hash of each edge row, in row order."""
     con = _connect()
     con.register("e", edges.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA))
-    out = con.sql(f"SELECT unhex(sha256('\\x00'::BLOB || encode({canonical_sql()}))) AS h FROM e").to_arrow_table()
+    out = con.sql(f"SELECT sha256('\\x00'::BLOB || encode({canonical_sql()})) AS h FROM e").to_arrow_table()
     return _digests(out.column("h"))
 
 
@@ -77,7 +82,7 @@ def _level(nodes: np.ndarray, con: duckdb.DuckDBPyConnection) -> np.ndarray:
         offs = pa.py_buffer(np.arange(0, 65 * (m + 1), 65, dtype=np.int32).tobytes())
         arr = pa.Array.from_buffers(pa.binary(), m, [None, offs, pa.py_buffer(msgs.tobytes())])
         con.register("m", pa.table({"m": arr}))
-        up = _digests(con.sql("SELECT unhex(sha256(m)) AS h FROM m").to_arrow_table().column("h"))
+        up = _digests(con.sql("SELECT sha256(m) AS h FROM m").to_arrow_table().column("h"))
     return np.vstack([up, nodes[2 * m:]]) if len(nodes) % 2 else up
 
 
