@@ -22,6 +22,7 @@ from connectors.base.home import Home
 
 DEVICES = [f"acme-pump-{i:02d}" for i in range(5)]
 DROPPED = "acme-pump-03"
+FAULTY = "acme-pump-01"
 
 
 def _tickets(home: Home) -> list[tuple]:
@@ -32,8 +33,8 @@ def _tickets(home: Home) -> list[tuple]:
     except duckdb.Error:
         return []  # the worker holds the write lock right now; ask again
     try:
-        return con.sql("SELECT ticket_id, device_id, status, offline_for_s FROM crm.crm.service_ticket "
-                       "WHERE category = 'device_offline' ORDER BY ticket_id").fetchall()
+        return con.sql("SELECT ticket_id, device_id, status, category, coalesce(offline_for_s, fault_count) "
+                       "FROM crm.crm.service_ticket WHERE category IS NOT NULL ORDER BY category, ticket_id").fetchall()
     except duckdb.Error:
         return []
     finally:
@@ -48,6 +49,29 @@ def _timeline(start: datetime) -> list[tuple[datetime, str, str]]:
     events.append((start + timedelta(minutes=6), DROPPED, "online"))
     events += [(start + timedelta(minutes=m), d, "online") for m in (7, 8) for d in DEVICES]  # time moves on
     return events
+
+
+def _telemetry(start: datetime) -> list[tuple[datetime, str, str]]:
+    """(event time, device, event type): heartbeats from every device, and three faults in ten minutes from one."""
+    events = [(start + timedelta(minutes=m), d, "heartbeat") for m in range(1, 9) for d in DEVICES if d != DROPPED]
+    events += [(start + timedelta(minutes=m), FAULTY, "fault") for m in (2, 3, 4)]
+    return sorted(events)
+
+
+def _publish_telemetry(port: int, events, prefix_client: str) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{prefix_client}-telemetry")
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        for when, device, kind in events:
+            body = json.dumps({"event_type": kind, "event_time": when.isoformat(), "severity": 2})
+            c.publish(f"devices/{device}/telemetry", body, qos=1).wait_for_publish(5)
+    finally:
+        c.disconnect()
+        c.loop_stop()
 
 
 def _publish(port: int, events, prefix_client: str) -> float:
@@ -70,10 +94,9 @@ def _publish(port: int, events, prefix_client: str) -> float:
         c.loop_stop()
 
 
-def _all_processed(reports, timeline) -> bool:
-    """Every timeline event went through the stateful stage (absorbed, or quarantined as a duplicate/late)."""
-    seen = sum(r.absorbed + r.rejected for r in reports if r.spec == "device_offline_ticket")
-    return seen >= len(timeline)
+def _all_processed(reports, spec: str, events) -> bool:
+    """Every event went through the spec's stateful stage (absorbed, or quarantined as a duplicate/late)."""
+    return sum(r.absorbed + r.rejected for r in reports if r.spec == spec) >= len(events)
 
 
 def run_fleet_demo(home: Home, mappings: Path, console, timeout: float = 60.0) -> dict:
@@ -103,13 +126,15 @@ def run_fleet_demo(home: Home, mappings: Path, console, timeout: float = 60.0) -
         while not list(landing.rglob("part-*.parquet")) and time.monotonic() < deadline:
             _publish(broker.port, [(start, d, "online") for d in DEVICES], client)
             time.sleep(0.3)
-        timeline = _timeline(start)
+        timeline, telemetry = _timeline(start), _telemetry(start)
         sent = _publish(broker.port, timeline, client)
+        _publish_telemetry(broker.port, telemetry, client)
         opened_at, deadline = None, time.monotonic() + timeout
         while time.monotonic() < deadline:
             if opened_at is None and any(t.loaded for r in reports for t in r.targets):
                 opened_at = time.monotonic()
-            if opened_at is not None and _all_processed(reports, timeline):
+            if opened_at is not None and _all_processed(reports, "device_offline_ticket", timeline) \
+                    and _all_processed(reports, "device_fault_spike_ticket", telemetry):
                 break
             time.sleep(0.05)
     finally:
@@ -120,7 +145,9 @@ def run_fleet_demo(home: Home, mappings: Path, console, timeout: float = 60.0) -
         broker.stop()
     tickets = _tickets(home)  # the worker is stopped: the CRM file is ours to read
     for t in tickets:
-        console.print(f"service ticket {t[0]}: device {t[1]} {t[2]} (offline {t[3]:.0f} s of simulated time)")
+        n = "?" if t[4] is None else f"{t[4]:.0f}"
+        what = f"offline {n} s of simulated time" if t[3] == "device_offline" else f"{n} faults in the hour"
+        console.print(f"service ticket {t[0][:12]}… {t[3]}: device {t[1]} {t[2]} ({what})")
     if not tickets:
         console.print(f"[red]no service ticket within {timeout:.0f} s[/red]")
     else:

@@ -25,6 +25,7 @@ def test_demo_runs_every_source_end_to_end(tmp_path):
     assert len(rows) >= 9 and all("✓" in r for r in rows), out
     assert "ACK AA×3, AE×1" in out  # MLLP: three sample messages landed and acked, a broken one refused
     assert "acme-pump-03 closed" in out  # the fleet's dropped device opened a ticket that closed when it came back
+    assert "device_fault_spike: device acme-pump-01 open (3 faults in the hour)" in out  # the fault-rate rule fired
     assert "lineage verify: ok" in out
     con = duckdb.connect(str(home / "crm.duckdb"), read_only=True)
     try:
