@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import os
 import threading
 
 import duckdb
@@ -29,7 +30,7 @@ def _connect() -> duckdb.DuckDBPyConnection:
     con = getattr(_local, "con", None)
     if con is None:
         con = duckdb.connect()
-        con.execute("SET threads = 1")
+        con.execute(f"SET threads = {max(1, min(4, os.cpu_count() or 1))}")  # hashes are independent: use the cores
         _local.con = con
     return con
 

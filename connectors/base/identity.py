@@ -104,18 +104,18 @@ def stamp(
         payload_hash = payload_hash_of_rows(table) if n else pa.array([], pa.string())
     keys = key_text(table, key) if key else payload_hash
     pos = _text(table.column(position)) if position else pa.nulls(n, pa.string())
-    ids = sha256_hex([pa.array([system] * n, pa.string()), pa.array([stream] * n, pa.string()), keys, pos],
-                     length=RECORD_ID_LENGTH) if n else pa.array([], pa.string())
+    const = lambda value, typ=pa.string(): pa.repeat(pa.scalar(value, typ), n)  # noqa: E731 (no per-row lists)
+    ids = sha256_hex([const(system), const(stream), keys, pos], length=RECORD_ID_LENGTH) if n else pa.array([], pa.string())
     when = received_at or datetime.now(timezone.utc)
     cols = {
         RECORD_ID: ids,
-        SOURCE_SYSTEM: pa.repeat(pa.scalar(system), n) if n else pa.array([], pa.string()),
-        STREAM: pa.repeat(pa.scalar(stream), n) if n else pa.array([], pa.string()),
+        SOURCE_SYSTEM: const(system),
+        STREAM: const(stream),
         SOURCE_KEY: keys,
         POSITION: pos,
         PAYLOAD_HASH: payload_hash,
-        RECEIVED_AT: pa.array([when] * n, pa.timestamp("us", tz="UTC")),
-        LOAD_ID: pa.array([load_id] * n, pa.string()),
+        RECEIVED_AT: const(when, pa.timestamp("us", tz="UTC")),
+        LOAD_ID: const(load_id),
     }
     out = table
     for name in RECEIVED_COLUMNS:
