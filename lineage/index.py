@@ -57,10 +57,12 @@ def _duck_type(t: pa.DataType) -> str:
 
 class DuckIndex:
     """``source``: a callable giving ``(ledger segments, read_segment)`` to catch up from (None: the
-    index is filled only by :meth:`append`, as in the doctest)."""
+    index is filled only by :meth:`append`, as in the doctest); ``ledger_size``: the ledger's
+    ``(count, last seq)``, a cheap check that nothing was appended since the last catch-up."""
 
-    def __init__(self, path: str, source: Callable[[], tuple[list[dict], Callable[[dict], pa.Table]]] | None = None):
-        self.path, self.source = path, source
+    def __init__(self, path: str, source: Callable[[], tuple[list[dict], Callable[[dict], pa.Table]]] | None = None,
+                 ledger_size: Callable[[], tuple[int, int]] | None = None):
+        self.path, self.source, self.ledger_size = path, source, ledger_size or (lambda: (-1, -1))
         self.skipped: dict[int, str] = {}  # seq → why the last catch-up could not index it (file missing, …)
         con = self._open(read_only=False)
         try:
@@ -74,6 +76,9 @@ class DuckIndex:
 
     def _behind(self, con: duckdb.DuckDBPyConnection) -> list[dict]:
         if self.source is None:
+            return []
+        n, last = con.execute("SELECT count(*), coalesce(max(seq), 0) FROM indexed").fetchone()
+        if not self.skipped and (n, last) == self.ledger_size():  # seqs are unique and gap-free: nothing new
             return []
         segments, _ = self.source()
         done = {(q, sid) for q, sid in con.execute("SELECT seq, segment_id FROM indexed").fetchall()}

@@ -32,6 +32,8 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS loads (
         load_id TEXT PRIMARY KEY, state TEXT NOT NULL, destination TEXT, started_at TEXT NOT NULL,
         finished_at TEXT)""",
+    "CREATE INDEX IF NOT EXISTS loads_state ON loads (state)",
+    "CREATE INDEX IF NOT EXISTS segments_load ON segments (load_id, state)",
     """CREATE TABLE IF NOT EXISTS specs (
         spec_id TEXT NOT NULL, version_hash TEXT NOT NULL, text TEXT NOT NULL, stored_at TEXT NOT NULL,
         PRIMARY KEY (spec_id, version_hash))""",
@@ -91,11 +93,30 @@ class Ledger:
         cur.execute(f"INSERT INTO segments ({cols}) VALUES ({', '.join('?' * len(SEGMENT_COLUMNS))})",
                     [rec[c] for c in SEGMENT_COLUMNS])
 
-    def segments(self, states: tuple[str, ...] | None = None) -> list[dict]:
+    def segments(self, states: tuple[str, ...] | None = None, seqs: list[int] | None = None,
+                 load_id: str | None = None) -> list[dict]:
+        """Segment rows in seq order: all, or only those in ``states`` / ``seqs`` / of ``load_id``."""
+        where, params = [], []
+        if states is not None:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params += list(states)
+        if seqs is not None:
+            where.append(f"seq IN ({', '.join('?' * len(seqs))})" if seqs else "1 = 0")
+            params += [int(q) for q in seqs]
+        if load_id is not None:
+            where.append("load_id = ?")
+            params.append(load_id)
+        sql = f"SELECT {', '.join(SEGMENT_COLUMNS)} FROM segments"
         with self.tx() as cur:
-            cur.execute(f"SELECT {', '.join(SEGMENT_COLUMNS)} FROM segments ORDER BY seq")
-            rows = [dict(zip(SEGMENT_COLUMNS, r)) for r in cur.fetchall()]
-        return [r for r in rows if states is None or r["state"] in states]
+            cur.execute(sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq", params)
+            return [dict(zip(SEGMENT_COLUMNS, r)) for r in cur.fetchall()]
+
+    def size(self) -> tuple[int, int]:
+        """(number of segments, last seq): enough to see that nothing was appended since."""
+        with self.tx() as cur:
+            cur.execute("SELECT count(*), coalesce(max(seq), 0) FROM segments")
+            n, last = cur.fetchone()
+        return int(n), int(last)
 
     def set_load(self, load_id: str, state: str, destination: str | None = None, cur: Any | None = None) -> None:
         """Record a load's state; committing or rolling back a load moves its pending segments with it."""
@@ -112,11 +133,14 @@ class Ledger:
             cur.execute("UPDATE segments SET state = ? WHERE load_id = ? AND state = 'pending'", [state, load_id])
 
     def loads(self, state: str | None = None) -> list[dict]:
-        with self.tx() as cur:
-            cur.execute("SELECT load_id, state, destination, started_at, finished_at FROM loads ORDER BY load_id")
-            names = ("load_id", "state", "destination", "started_at", "finished_at")
-            rows = [dict(zip(names, r)) for r in cur.fetchall()]
-        return [r for r in rows if state is None or r["state"] == state]
+        names = ("load_id", "state", "destination", "started_at", "finished_at")
+        sql = f"SELECT {', '.join(names)} FROM loads"
+        with self.tx() as cur:  # by state: O(pending loads), so recover() costs nothing when none is pending
+            if state is None:
+                cur.execute(sql + " ORDER BY load_id")
+            else:
+                cur.execute(sql + " WHERE state = ? ORDER BY load_id", [state])
+            return [dict(zip(names, r)) for r in cur.fetchall()]
 
     def put_spec(self, spec_id: str, version_hash: str, text: str) -> None:
         """Store a spec version's normalised text once (a second put of the same version is a no-op)."""

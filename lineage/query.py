@@ -48,18 +48,27 @@ class Segments:
 
     def __init__(self, store: Any):
         self.store = store
-        self.by_seq = {s["seq"]: s for s in store.segments()}
+        self.by_seq: dict[int, dict] = {}  # read from the ledger only for the seqs a query touches
         self.ok: dict[int, bool] = {}
         self.warnings: list[str] = []
-        for seq, what in sorted(getattr(store.index, "skipped", {}).items()):  # the lazy index could not read it
+        skipped = getattr(store.index, "skipped", {})
+        self.fetch(list(skipped))
+        for seq, what in sorted(skipped.items()):  # the lazy index could not read it
             seg = self.by_seq.get(seq)
             if seg is not None and seg["state"] == "committed":
                 self.ok[seq] = False
                 self.warnings.append(f"segment {seq} ({store.blobs.describe(seg['file'])}) {what}: "
                                      "its edges are left out")
 
+    def fetch(self, seqs: list[int]) -> None:
+        """Read the ledger rows of ``seqs`` not read yet (one query)."""
+        todo = sorted({int(q) for q in seqs} - set(self.by_seq))
+        if todo:
+            self.by_seq.update({s["seq"]: s for s in self.store.segments(seqs=todo)})
+
     def usable(self, seq: int) -> bool:
         if seq not in self.ok:
+            self.fetch([seq])
             seg = self.by_seq.get(seq)
             good = seg is not None and seg["state"] == "committed"
             if good:
@@ -77,7 +86,9 @@ def usable(segs: Segments, rows: pa.Table) -> pa.Table:
     """Keep edges of committed segments whose files are present; name the segments left out."""
     if rows.num_rows == 0:
         return rows
-    good = [q for q in pc.unique(rows.column("seq")).to_pylist() if segs.usable(q)]
+    seqs = pc.unique(rows.column("seq")).to_pylist()
+    segs.fetch(seqs)
+    good = [q for q in seqs if segs.usable(q)]
     return rows.filter(pc.is_in(rows.column("seq"), pa.array(good, pa.int64())))
 
 

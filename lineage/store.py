@@ -132,8 +132,9 @@ class Store:
         self.ledger.put_spec(spec.id, spec.version_hash, spec.normalized)
 
     # -- reading -------------------------------------------------------------------------------
-    def segments(self, states: tuple[str, ...] | None = None) -> list[dict]:
-        return self.ledger.segments(states)
+    def segments(self, states: tuple[str, ...] | None = None, seqs: list[int] | None = None,
+                 load_id: str | None = None) -> list[dict]:
+        return self.ledger.segments(states, seqs, load_id)
 
     def read_segment(self, seg: dict) -> pa.Table:
         return pq.read_table(io.BytesIO(self.blobs.get(seg["file"])))
@@ -154,7 +155,7 @@ class Store:
         done = []
         for load in self.ledger.loads("pending"):
             lid = load["load_id"]
-            edges = [self.read_segment(s) for s in self.segments(("pending",)) if s["load_id"] == lid]
+            edges = [self.read_segment(s) for s in self.segments(("pending",), load_id=lid)]
             t = pa.concat_tables(edges) if edges else E.EDGE_SCHEMA.empty_table()
             action = self._recover_load(lid, load.get("destination") or dest_mod.DESTINATION, t, loaded_ids)
             done.append((lid, action))
@@ -210,6 +211,7 @@ def open_store(home: Home | str | None = None, url: str | None = None, segments:
     else:
         ledger = SqliteLedger(str(root / "ledger.sqlite"))
         store = Store(home, ledger, blobs, None)
-        store.index = DuckIndex(str(root / "index.duckdb"), lambda: (store.segments(), store.read_segment))
+        store.index = DuckIndex(str(root / "index.duckdb"), lambda: (store.segments(), store.read_segment),
+                                ledger.size)
         return store
     return Store(home, ledger, blobs, index)
