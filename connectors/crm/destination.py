@@ -8,7 +8,7 @@ export and erase a loaded record by its ``_wl_record_id``.
 ``$WEFTLINE_HOME/crm.duckdb`` (schema ``crm``); a URL (argument, else
 ``$WEFTLINE_CRM_URL``) picks another:
 
-- ``duckdb:///path/to/file.duckdb``
+- ``duckdb:///path/to/file.duckdb`` (``fast_path=false`` loads through dlt only)
 - ``postgresql://user:password@host:5432/db?schema=crm`` (``fast_path=false`` loads through dlt only)
 - ``file:///path/to/dir?dataset=crm`` or ``s3://bucket/prefix?dataset=crm`` (Parquet files)
 
@@ -54,7 +54,7 @@ class LoadResult:
     load_id: str
     rows: int
     superseded: int = 0
-    path: str = "dlt"  # "dlt" or "fast" (the PostgreSQL Arrow-native path)
+    path: str = "dlt"  # "dlt" or "fast" (the PostgreSQL / DuckDB Arrow-native paths)
 
 
 @runtime_checkable
@@ -92,14 +92,14 @@ def open_destination(home: Home, url: str | None = None) -> Destination:
         return DuckDbDestination(home, home.crm_duckdb, DEFAULT_DATASET)
     scheme, rest, opts = parse_url(url)
     dataset = opts.get("schema") or opts.get("dataset") or DEFAULT_DATASET
+    fast = opts.get("fast_path", "true").lower() not in ("false", "0", "no", "off")
     if scheme == "duckdb":
         from connectors.crm.duckdb_dlt import DuckDbDestination
 
-        return DuckDbDestination(home, urlsplit(rest).path, dataset)
+        return DuckDbDestination(home, urlsplit(rest).path, dataset, fast_path=fast)
     if scheme in ("postgresql", "postgres"):
         from connectors.crm.postgres import PostgresDestination
 
-        fast = opts.get("fast_path", "true").lower() not in ("false", "0", "no", "off")
         return PostgresDestination(home, rest, dataset, fast_path=fast)
     if scheme in ("file", "s3"):
         from connectors.crm.filesystem import FilesystemDestination

@@ -1,5 +1,11 @@
 """The embedded CRM: a DuckDB file loaded through dlt, one table per entity in schema ``crm``.
 
+dlt creates and evolves the tables; once a table holds every column of a batch, the rows
+go in through :mod:`connectors.crm.duckdb_fast` (Arrow registered in DuckDB, one
+transaction), unless ``fast_path=False`` (``duckdb:///file?fast_path=false``). One writer
+per DuckDB file: DuckDB lets one process write it, and the fast path opens a connection per
+load and closes it after the commit, so readers in the same process get their turn.
+
 The file ``crm.duckdb`` is itself a DuckDB catalog named ``crm``, the same name as
 the schema, and DuckDB refuses ``crm.lead`` as ambiguous. dlt writes
 schema-qualified SQL, so its SQL client is given the catalog too
@@ -19,6 +25,7 @@ schema-qualified SQL, so its SQL client is given the catalog too
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Type
@@ -31,9 +38,14 @@ from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
 
 from connectors.base.home import Home
 from connectors.base.reserved import LOAD_ID, RECORD_ID, WriteDisposition
+from connectors.crm import duckdb_fast as fast
 from connectors.crm import pipeline as dltrun
 from connectors.crm.batch import check_names, ids_table, prepare
 from connectors.crm.destination import LoadResult, RecordIds
+from connectors.crm.evolution import check_types
+from connectors.errors import FatalError, RetriableError, StageError
+
+log = logging.getLogger(__name__)
 
 
 def catalog_of(path: str | os.PathLike[str]) -> str:
@@ -69,8 +81,8 @@ class catalog_duckdb(duckdb_factory):
 class DuckDbDestination:
     """DuckDB through dlt; reads and deletes go straight to the file."""
 
-    def __init__(self, home: Home, path: str | os.PathLike[str], dataset: str):
-        self.home, self.path, self.dataset = home, Path(path), dataset
+    def __init__(self, home: Home, path: str | os.PathLike[str], dataset: str, *, fast_path: bool = True):
+        self.home, self.path, self.dataset, self.fast_path = home, Path(path), dataset, fast_path
         self.name = f"duckdb:{dataset}"
         self._pipelines: dict[str, Any] = {}
 
@@ -87,8 +99,35 @@ class DuckDbDestination:
     ) -> LoadResult:
         check_names([entity])
         batch, superseded = prepare(table, key, write, load_id)
-        dltrun.run(self._pipeline(entity), entity, batch, key, write, load_id)
-        return LoadResult(self.name, entity, entity, load_id, batch.num_rows, superseded)
+        how = self._fast(entity, batch, key, write, load_id) if self.fast_path else None
+        if how is None:
+            dltrun.run(self._pipeline(entity), entity, batch, key, write, load_id)
+        return LoadResult(self.name, entity, entity, load_id, batch.num_rows, superseded,
+                          path="dlt" if how is None else "fast")
+
+    def _fast(self, entity: str, batch: pa.Table, key: list[str], write: WriteDisposition,
+              load_id: str) -> str | None:
+        """Load through DuckDB directly, or return None when dlt must: the table is new, a
+        column is new (dlt adds it and records it in its schema), or a type is nested."""
+        if not fast.carries(batch.schema) or not self.path.exists():
+            return None
+        try:
+            con = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:  # e.g. another process holds the file's write lock
+            raise StageError.wrap("load", load_id, _sorted(exc)) from exc
+        with con:
+            columns = fast.table_columns(con, self.dataset, entity)
+            if not columns or not set(batch.column_names) <= set(columns):
+                return None
+            # the table as it is (ADR 0201's refusal), not dlt's memory of it: no dlt on the steady path
+            check_types(entity, fast.as_dlt_columns(columns), batch.schema)
+            target = f'{fast.q(catalog_of(self.path))}.{fast.q(self.dataset)}.{fast.q(entity)}'
+            try:
+                fast.write(con, target, batch, key, write)
+            except Exception as exc:
+                raise StageError.wrap("load", load_id, _sorted(exc)) from exc
+        log.debug("crm %s: %d rows into %s (fast)", self.name, batch.num_rows, entity)
+        return "fast"
 
     # --- reads and deletes: plain DuckDB, Arrow in and out -------------------------------
 
@@ -139,3 +178,13 @@ class DuckDbDestination:
                 return set()
             col = con.sql(f"SELECT DISTINCT {LOAD_ID} FROM {name} WHERE {LOAD_ID} IS NOT NULL").to_arrow_table()
             return set(col.column(0).to_pylist())
+
+
+def _sorted(exc: Exception) -> Exception:
+    """A lock held by another process or an I/O failure is worth retrying; anything else is fatal.
+
+    >>> _sorted(duckdb.IOException("Could not set lock on file")).kind
+    'retriable'
+    """
+    cls = RetriableError if isinstance(exc, (duckdb.IOException, duckdb.TransactionException)) else FatalError
+    return cls(f"crm load (duckdb fast path): {exc}")
