@@ -18,25 +18,17 @@ advance its cursor.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.base.files import write_atomic
 from connectors.base.home import Home
 
 
 def load_dir(home: Home, system: str, stream: str, load_id: str) -> Path:
     return home.landing / system / stream / load_id
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def land(table: pa.Table, home: Home, system: str, stream: str, load_id: str) -> Path:
@@ -45,13 +37,7 @@ def land(table: pa.Table, home: Home, system: str, stream: str, load_id: str) ->
     d.mkdir(parents=True, exist_ok=True)
     seq = len(list(d.glob("part-*.parquet")))
     final = d / f"part-{seq:05d}.parquet"
-    tmp = d / f".part-{seq:05d}.parquet.tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        pq.write_table(table, fh, compression="zstd")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    _fsync_dir(d)
+    write_atomic(final, lambda fh: pq.write_table(table, fh, compression="zstd"))
     return final
 
 

@@ -17,10 +17,10 @@ covers has landed.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
+from connectors.base.files import write_atomic
 from connectors.base.home import Home
 
 
@@ -36,11 +36,4 @@ class StateStore:
         return json.loads(p.read_text()) if p.exists() else {}
 
     def set(self, integration: str, stream: str, state: Mapping[str, Any]) -> None:
-        p = self._path(integration, stream)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(f".tmp-{os.getpid()}")
-        with open(tmp, "w") as fh:
-            json.dump(dict(state), fh, sort_keys=True, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        write_atomic(self._path(integration, stream), json.dumps(dict(state), sort_keys=True, default=str).encode())

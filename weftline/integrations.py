@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import pyarrow as pa
 
+from connectors.base.files import write_atomic
 from connectors.base.home import Home
 from connectors.integration import Integration, load_integration
 from connectors.landing import read_landed
@@ -33,15 +33,9 @@ def _status_path(home: Home, load_id: str) -> Path:
 
 def _set_status(home: Home, load_id: str, **fields) -> None:
     p = _status_path(home, load_id)
-    p.parent.mkdir(parents=True, exist_ok=True)
     doc = json.loads(p.read_text()) if p.exists() else {}
     doc.update(fields, load_id=load_id)
-    tmp = p.with_suffix(".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(doc, fh, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
+    write_atomic(p, json.dumps(doc, sort_keys=True).encode())
 
 
 def pending_loads(home: Home, integration: str) -> list[dict]:

@@ -36,6 +36,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.base.files import fsync_dir
 from connectors.base.home import Home
 from connectors.errors import RetriableError
 
@@ -84,14 +85,6 @@ def _fsync_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def load_state(home: Home | str | os.PathLike, spec_id: str) -> State:
     """The saved state of ``spec_id``, or an empty one."""
     d = state_dir(home, spec_id)
@@ -136,7 +129,7 @@ def _save_locked(d: Path, spec_id: str, state: State) -> State:
     _fsync_write(d / f"gen-{gen:08d}.scopes.parquet", lambda p: pq.write_table(state.scopes, p))
     meta = {"format": FORMAT, "generation": gen, "watermark": state.watermark, "next_seq": state.next_seq}
     _fsync_write(current, lambda p: p.write_text(json.dumps(meta, sort_keys=True)))
-    _fsync_dir(d)
+    fsync_dir(d)
     for old in d.glob("gen-*.parquet"):
         if not old.name.startswith(f"gen-{gen:08d}."):
             old.unlink(missing_ok=True)
