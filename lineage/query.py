@@ -64,7 +64,7 @@ class Segments:
         """Read the ledger rows of ``seqs`` not read yet (one query)."""
         todo = sorted({int(q) for q in seqs} - set(self.by_seq))
         if todo:
-            self.by_seq.update({s["seq"]: s for s in self.store.segments(seqs=todo)})
+            self.by_seq.update(self.store.segment_rows(todo))
 
     def usable(self, seq: int) -> bool:
         if seq not in self.ok:

@@ -33,7 +33,7 @@ import logging
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlparse
 
@@ -63,6 +63,7 @@ class Store:
     ledger: Ledger
     blobs: Any
     index: Any
+    _final: dict = field(default_factory=dict, repr=False)  # seq → ledger row of a committed/rolled-back segment
 
     # -- writing -------------------------------------------------------------------------------
     def begin(self, load_id: str, destination: str = dest_mod.DESTINATION) -> None:
@@ -135,6 +136,17 @@ class Store:
     def segments(self, states: tuple[str, ...] | None = None, seqs: list[int] | None = None,
                  load_id: str | None = None) -> list[dict]:
         return self.ledger.segments(states, seqs, load_id)
+
+    def segment_rows(self, seqs: list[int]) -> dict[int, dict]:
+        """Ledger rows by seq, for queries. A segment's row never changes once it is committed or rolled
+        back, so those are kept for this store's lifetime; pending ones are read again each time."""
+        out = {q: self._final[q] for q in seqs if q in self._final}
+        todo = [q for q in seqs if q not in out]
+        for seg in self.segments(seqs=todo) if todo else []:
+            out[seg["seq"]] = seg
+            if seg["state"] != "pending":
+                self._final[seg["seq"]] = seg
+        return out
 
     def read_segment(self, seg: dict) -> pa.Table:
         return pq.read_table(io.BytesIO(self.blobs.get(seg["file"])))
