@@ -49,8 +49,11 @@ def stream(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     h = Home(home)
     it = load_integration(integration, mappings_dir, home=h, check_specs=False)
+    if it.connector == "his":
+        return _stream_mllp(it, h, mappings_dir, consumer, land_only, format)
     if it.connector != "iot_mqtt":
-        raise ConfigError(f"{it.name}: `weftline stream` runs iot_mqtt integrations, not {it.connector}")
+        raise ConfigError(f"{it.name}: `weftline stream` runs iot_mqtt (MQTT) and his (MLLP) integrations, "
+                          f"not {it.connector}")
     stats = run_worker(dict(it.config), h, _processor(it, h, land_only), consumer=consumer)
     counts = {"received": stats.received, "acked": stats.acked, "quarantined": stats.quarantined,
               "landed": stats.landed, "processed_parts": stats.processed_parts,
@@ -60,3 +63,41 @@ def stream(
     else:
         typer.echo(f"stopped: received {stats.received}, acked {stats.acked}, quarantined {stats.quarantined}, "
                    f"landed {sum(stats.landed.values())}")
+
+
+def _stream_mllp(it, home: Home, mappings_dir: Path, consumer: str, land_only: bool, format: str,
+                 every: float = 1.0) -> None:
+    """HIS over MLLP: the listener lands and ACKs; a drainer maps what landed every ``every`` seconds."""
+    import threading
+
+    from connectors.his.mllp import run_mllp
+    from weftline.integrations import drain_landed
+
+    log = logging.getLogger(__name__)
+    stop = threading.Event()
+    processed = {"reports": 0}
+
+    def drain_once() -> None:
+        try:
+            processed["reports"] += len(drain_landed(it.name, home, mappings_dir, consumer=consumer,
+                                                     streams=list(it.streams)))
+        except Exception as err:  # the parts stay pending for this consumer; the next tick retries them
+            log.warning("draining %s failed, will retry: %s", it.name, err)
+
+    def drainer() -> None:
+        while not stop.wait(every):
+            drain_once()
+
+    worker = None if land_only else threading.Thread(target=drainer, name="mllp-drainer", daemon=True)
+    if worker:
+        worker.start()
+    counts = run_mllp(dict(it.config), home)  # blocks until SIGTERM / Ctrl-C
+    stop.set()
+    if worker:
+        worker.join()
+        drain_once()  # what landed between the last tick and shutdown
+    counts = {**counts, "loads": processed["reports"]}
+    if format == "json":
+        typer.echo(json.dumps(counts, sort_keys=True))
+    else:
+        typer.echo("stopped: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
