@@ -14,7 +14,8 @@ part of the reason), and how many rows ``when`` filtered::
         expect_quarantine: [{row: 0, field: priority, reason: "not in its map"}]
         expect_filtered: 0
 
-``input_file: samples/…`` instead of ``input`` runs the case on a real sample file beside the specs.
+``input_file: samples/…`` instead of ``input`` runs the case on a real sample file beside the specs
+(inputs the file reader rejects must be announced with ``expect_rejected: N``).
 Stateful specs (with a ``stateful:`` section) take input *events*; the stateful stage
 turns them into incidents before the fields are mapped (see :func:`prepare_input`).
 """
@@ -134,7 +135,7 @@ def _check_case(result: MapResult, case: dict) -> list[str]:
     return problems
 
 
-CASE_KEYS = {"name", "input", "input_file", "expect", "expect_quarantine", "expect_filtered",
+CASE_KEYS = {"name", "input", "input_file", "expect_rejected", "expect", "expect_quarantine", "expect_filtered",
              "batches", "now", "expect_incidents", "expect_event_quarantine"}  # the last four: stateful specs
 EXPECTATIONS = ("expect", "expect_quarantine", "expect_filtered", "expect_incidents", "expect_event_quarantine")
 
@@ -143,7 +144,7 @@ def case_shape_problems(case) -> list[str]:
     """What is wrong with the shape of one case (a case that checks nothing is wrong too).
 
     >>> case_shape_problems({"name": "x", "input": [{"a": 1}], "expected": {"lead": []}})
-    ['unknown key(s) expected in case; allowed: batches, expect, expect_event_quarantine, expect_filtered, expect_incidents, expect_quarantine, input, input_file, name, now', 'a case needs expect, expect_quarantine, expect_filtered, expect_incidents or expect_event_quarantine']
+    ['unknown key(s) expected in case; allowed: batches, expect, expect_event_quarantine, expect_filtered, expect_incidents, expect_quarantine, expect_rejected, input, input_file, name, now', 'a case needs expect, expect_quarantine, expect_filtered, expect_incidents or expect_event_quarantine']
     """
     if not isinstance(case, dict):
         return [f"a case must be a mapping with name, input and expect…, not {type(case).__name__}"]
@@ -203,7 +204,11 @@ def run_spec_tests(spec_path: Path) -> list[CaseResult]:
                 path = (spec_path.parent / case["input_file"]).resolve()
                 if spec_path.parent.resolve() not in path.parents:
                     raise ValueError(f"input_file must lie under {spec_path.parent}")
-                table = read_file(path)[0]
+                table, rejected = read_file(path)
+                want = case.get("expect_rejected", 0)
+                if rejected.num_rows != want:  # a sample's unreadable parts are never dropped silently
+                    raise ValueError(f"{case['input_file']}: {rejected.num_rows} input(s) could not be read "
+                                     f"(expect_rejected: {want}): " + "; ".join(rejected.column("reason").to_pylist()[:3]))
             else:
                 table = prepare_input(spec, case.get("input") or [], case)
             result = plan.apply(table, load_id="test")
