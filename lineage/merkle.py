@@ -1,4 +1,4 @@
-"""RFC 6962 Merkle trees over edge rows, hashed in bulk (DuckDB sha256 + numpy, no per-row Python).
+"""RFC 6962 Merkle trees over edge rows, hashed in bulk (a C loop, else DuckDB sha256; no per-row Python).
 
 Leaf bytes of an edge row (its canonical encoding): for each column of
 :data:`lineage.edges.EDGE_SCHEMA` in order, ``"n"`` when null, else ``"v"`` followed by
@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from lineage import native
 from lineage.edges import EDGE_SCHEMA
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 6962: MTH({}) = SHA-256()
@@ -63,16 +64,51 @@ def _digests(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return (nib[:, 0::2] << 4) | nib[:, 1::2]
 
 
+def _address(buf: pa.Buffer | None) -> int | None:
+    return None if buf is None else buf.address
+
+
+def _native_leaves(lib, edges: pa.Table) -> np.ndarray:
+    """The C loop over the Arrow buffers (lineage/sha256_bulk.c): same bytes as :func:`canonical_sql`."""
+    arrays = [edges.column(f.name).combine_chunks() for f in EDGE_SCHEMA]
+    cols = (native.Column * len(arrays))()
+    for c, arr in zip(cols, arrays):
+        bufs = arr.buffers()
+        c.offset, c.validity = arr.offset, (_address(bufs[0]) if arr.null_count else None)
+        if pa.types.is_string(arr.type):
+            c.kind, c.offsets, c.data = 0, _address(bufs[1]), _address(bufs[2])
+        else:  # int64 and timestamp[us]: 8-byte integers
+            c.kind, c.offsets, c.data = 1, None, _address(bufs[1])
+    out = np.empty((edges.num_rows, 32), np.uint8)
+    if lib.leaf_hashes(cols, len(arrays), edges.num_rows, out.ctypes.data) != 0:
+        raise ValueError("unexpected column type for the C leaf hashes")
+    return out
+
+
 def leaf_hashes(edges: pa.Table) -> np.ndarray:
     """``(n, 32)`` uint8: the RFC 6962 leaf hash of each edge row, in row order."""
+    edges = edges.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA)
+    lib = native.load()
+    if lib is not None and edges.num_rows:
+        return _native_leaves(lib, edges)
+    return duckdb_leaf_hashes(edges)
+
+
+def duckdb_leaf_hashes(edges: pa.Table) -> np.ndarray:
+    """:func:`leaf_hashes` computed by DuckDB (no C loop): the fallback, and the reference in tests."""
     con = _connect()
     con.register("e", edges.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA))
     out = con.sql(f"SELECT sha256('\\x00'::BLOB || encode({canonical_sql()})) AS h FROM e").to_arrow_table()
     return _digests(out.column("h"))
 
 
-def _level(nodes: np.ndarray, con: duckdb.DuckDBPyConnection) -> np.ndarray:
+def _level(nodes: np.ndarray, con: duckdb.DuckDBPyConnection | None, lib=None) -> np.ndarray:
     m = len(nodes) // 2
+    if lib is not None:
+        pairs = np.ascontiguousarray(nodes[: 2 * m])
+        up = np.empty((m, 32), np.uint8)
+        lib.node_hashes(pairs.ctypes.data, m, up.ctypes.data)
+        return np.vstack([up, nodes[2 * m:]]) if len(nodes) % 2 else up
     msgs = np.empty((m, 65), np.uint8)
     msgs[:, 0] = 1
     msgs[:, 1:] = nodes[: 2 * m].reshape(m, 64)
@@ -86,14 +122,15 @@ def _level(nodes: np.ndarray, con: duckdb.DuckDBPyConnection) -> np.ndarray:
     return np.vstack([up, nodes[2 * m:]]) if len(nodes) % 2 else up
 
 
-def root_of(leaves: np.ndarray) -> bytes:
-    """The Merkle tree head over ``(n, 32)`` leaf hashes."""
+def root_of(leaves: np.ndarray, use_native: bool = True) -> bytes:
+    """The Merkle tree head over ``(n, 32)`` leaf hashes (``use_native=False``: DuckDB only)."""
     if len(leaves) == 0:
         return EMPTY_ROOT
-    con = _connect()
+    lib = native.load() if use_native else None
+    con = None if lib is not None else _connect()
     nodes = leaves
     while len(nodes) > 1:
-        nodes = _level(nodes, con)
+        nodes = _level(nodes, con, lib)
     return nodes[0].tobytes()
 
 
