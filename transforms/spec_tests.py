@@ -49,7 +49,7 @@ class CaseResult:
         return f"{self.spec} :: {self.name}"
 
 
-def test_file_for(spec_path: Path) -> Path:
+def cases_file_for(spec_path: Path) -> Path:
     return spec_path.with_name(spec_path.name.removesuffix(".yaml") + ".test.yaml")
 
 
@@ -174,7 +174,7 @@ def run_spec_tests(spec_path: Path) -> list[CaseResult]:
     """Run every case of the spec's test file; a missing or broken test file is a failure."""
     spec_path = Path(spec_path)
     name = spec_path.name
-    tf = test_file_for(spec_path)
+    tf = cases_file_for(spec_path)
     if not tf.exists():
         return [CaseResult(name, "(test file)", False, [f"no test file {tf.name} beside the spec"])]
     try:

@@ -8,7 +8,7 @@ import pytest
 
 from transforms import load_spec
 from transforms.spec_tests import discover, run_spec_tests
-from transforms.spec_tests import test_file_for as spec_test_file
+from transforms.spec_tests import cases_file_for as spec_test_file
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 SPECS = discover([MAPPINGS])
