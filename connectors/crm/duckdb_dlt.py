@@ -5,6 +5,8 @@ go in through :mod:`connectors.crm.duckdb_fast` (Arrow registered in DuckDB, one
 transaction), unless ``fast_path=False`` (``duckdb:///file?fast_path=false``). One writer
 per DuckDB file: DuckDB lets one process write it, and the fast path opens a connection per
 load and closes it after the commit, so readers in the same process get their turn.
+``keep_open=True`` keeps that connection (~30-40 ms less per load; reads go through it)
+until :meth:`DuckDbDestination.close`, for a long-lived worker that owns the file.
 
 The file ``crm.duckdb`` is itself a DuckDB catalog named ``crm``, the same name as
 the schema, and DuckDB refuses ``crm.lead`` as ambiguous. dlt writes
@@ -81,8 +83,11 @@ class catalog_duckdb(duckdb_factory):
 class DuckDbDestination:
     """DuckDB through dlt; reads and deletes go straight to the file."""
 
-    def __init__(self, home: Home, path: str | os.PathLike[str], dataset: str, *, fast_path: bool = True):
+    def __init__(self, home: Home, path: str | os.PathLike[str], dataset: str, *, fast_path: bool = True,
+                 keep_open: bool = False):
         self.home, self.path, self.dataset, self.fast_path = home, Path(path), dataset, fast_path
+        self.keep_open = keep_open  # one connection for every fast load until close() (a long-lived worker)
+        self._con: duckdb.DuckDBPyConnection | None = None
         self.name = f"duckdb:{dataset}"
         self._pipelines: dict[str, Any] = {}
 
@@ -101,6 +106,7 @@ class DuckDbDestination:
         batch, superseded = prepare(table, key, write, load_id)
         how = self._fast(entity, batch, key, write, load_id) if self.fast_path else None
         if how is None:
+            self.close()  # dlt opens the file itself
             dltrun.run(self._pipeline(entity), entity, batch, key, write, load_id)
         return LoadResult(self.name, entity, entity, load_id, batch.num_rows, superseded,
                           path="dlt" if how is None else "fast")
@@ -112,10 +118,10 @@ class DuckDbDestination:
         if not fast.carries(batch.schema) or not self.path.exists():
             return None
         try:
-            con = duckdb.connect(str(self.path))
+            con = self._writer()
         except duckdb.Error as exc:  # e.g. another process holds the file's write lock
             raise StageError.wrap("load", load_id, _sorted(exc)) from exc
-        with con:
+        try:
             columns = fast.table_columns(con, self.dataset, entity)
             if not columns or not set(batch.column_names) <= set(columns):
                 return None
@@ -126,12 +132,31 @@ class DuckDbDestination:
                 fast.write(con, target, batch, key, write)
             except Exception as exc:
                 raise StageError.wrap("load", load_id, _sorted(exc)) from exc
+        finally:
+            if not self.keep_open:
+                con.close()
         log.debug("crm %s: %d rows into %s (fast)", self.name, batch.num_rows, entity)
         return "fast"
+
+    def _writer(self) -> duckdb.DuckDBPyConnection:
+        """A read-write connection: the kept one (``keep_open``), else a new one the caller closes."""
+        if not self.keep_open:
+            return duckdb.connect(str(self.path))
+        if self._con is None:
+            self._con = duckdb.connect(str(self.path))
+        return self._con
+
+    def close(self) -> None:
+        """Close the kept connection (``keep_open``); the next load opens it again."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     # --- reads and deletes: plain DuckDB, Arrow in and out -------------------------------
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection | None:
+        if self._con is not None:  # this process holds the file open: a cursor on it, closed after use
+            return self._con.cursor()
         if not self.path.exists():
             return None
         return duckdb.connect(str(self.path), read_only=read_only)

@@ -155,3 +155,24 @@ def test_a_locked_file_is_a_retriable_load_error(tmp_path, batch):
         holder.wait(10)
     assert dest.load("lead", batch([2], "L2"), key=["external_id"], write="upsert", load_id="L2").path == "fast"
     assert dest.read("lead").num_rows == 2
+
+
+def test_keep_open_reuses_one_connection_and_still_falls_back_to_dlt(tmp_path, batch):
+    h = Home(tmp_path / "kept")
+    dest = DuckDbDestination(h, h.crm_duckdb, "crm", keep_open=True)
+    _, ref = _pair(tmp_path)
+    key = ["external_id"]
+    steps = [(batch([1, 2], "L1"), "dlt"), (batch([2, 3], "L2"), "fast"), (batch([3, 4], "L3"), "fast"),
+             (batch([5], "L4", segment=["vip"]), "dlt"), (batch([1, 5], "L5", segment=["a", "b"]), "fast")]
+    try:
+        for t, path in steps:
+            load_id = t.column("_wl_load_id")[0].as_py()
+            assert dest.load("lead", t, key=key, write="upsert", load_id=load_id).path == path
+            ref.load("lead", t, key=key, write="upsert", load_id=load_id)
+            assert rows(dest.read("lead")) == rows(ref.read("lead"))  # reads go through the kept connection
+        assert dest._con is not None
+        assert dest.committed_load_ids("lead") == {"L2", "L3", "L5"}
+    finally:
+        dest.close()
+    with duckdb.connect(str(h.crm_duckdb), read_only=True) as con:  # closed: the file is free again
+        assert con.sql("SELECT count(*) FROM crm.crm.lead").fetchall() == [(5,)]
