@@ -20,7 +20,7 @@ the ticket row carries. Latency = commit time − that publish time. The same ru
 publish → landed (durable Parquet + ack, as ``bench/mqtt.py``) for every message, and
 per-stage times from wrappers (land, stateful, map, load, lineage, OpenLineage, rest).
 
-    .venv/bin/python bench/mqtt_ticket.py [--seconds 20] [--rate 1000] [--dlt-baseline]
+    .venv/bin/python bench/mqtt_ticket.py [--seconds 20] [--rate 1000] [--dlt-baseline] [--keep-open]
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def instrument(t: Timings, lineage: bool):
 
 # --- one run ---------------------------------------------------------------------------
 
-def run_once(a, lineage: bool, dlt_only: bool) -> dict:
+def run_once(a, lineage: bool, dlt_only: bool, keep_open: bool = False) -> dict:
     from connectors.base.home import Home
     from connectors.integration import load_integration
     from connectors.iot_mqtt.broker import start_broker
@@ -193,6 +193,14 @@ def run_once(a, lineage: bool, dlt_only: bool) -> dict:
     os.environ["WEFTLINE_MQTT_CLIENT_ID"] = f"bench-ticket-{uuid.uuid4().hex[:6]}"
     t = Timings()
     undo = instrument(t, lineage)
+    kept = None
+    if keep_open:  # what a runner hook would do: one destination (one connection) for the worker's life
+        import connectors.crm as crm
+        from connectors.crm.duckdb_dlt import DuckDbDestination
+
+        kept = DuckDbDestination(home, home.crm_duckdb, "crm", keep_open=True)
+        orig_open_destination = crm.open_destination
+        crm.open_destination = lambda home, url=None: kept
     try:
         integ = load_integration("iot_fleet", REPO / "mappings", home=home)
         process = stream_processor(integ, home)
@@ -234,6 +242,9 @@ def run_once(a, lineage: bool, dlt_only: bool) -> dict:
     finally:
         undo()
         broker.stop()
+        if kept is not None:
+            kept.close()
+            crm.open_destination = orig_open_destination
     log = json.loads(log_path.read_text())
     return measure(home, t, log, worker.stats, load_before, load_after)
 
@@ -308,16 +319,22 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--dlt-baseline", action="store_true", help="also run with the CRM loaded through dlt only")
     ap.add_argument("--only", choices=["on", "off"], help="only the lineage-on or lineage-off run")
+    ap.add_argument("--keep-open", action="store_true",
+                    help="also run with one kept DuckDB connection for the worker's life (keep_open=True)")
     a = ap.parse_args()
-    runs = [("lineage on, DuckDB fast path", True, False), ("lineage off, DuckDB fast path", False, False)]
+    runs = [("lineage on, DuckDB fast path", True, False, False),
+            ("lineage off, DuckDB fast path", False, False, False)]
+    if a.keep_open:
+        runs += [("lineage on, fast path, kept connection", True, False, True),
+                 ("lineage off, fast path, kept connection", False, False, True)]
     if a.only:
         runs = [r for r in runs if r[1] == (a.only == "on")]
     if a.dlt_baseline:
-        runs.append(("lineage on, DuckDB through dlt only (before)", True, True))
+        runs.append(("lineage on, DuckDB through dlt only (before)", True, True, False))
     print(f"iot_fleet stream worker, Mosquitto, QoS 1, {a.rate} events/s for {a.seconds:.0f} s, "
           f"{a.devices} devices ({a.offline} drop off), event clock x{a.speed:.0f}; 2-core shared machine")
-    for name, lineage, dlt_only in runs:
-        report(name, run_once(a, lineage, dlt_only))
+    for name, lineage, dlt_only, keep_open in runs:
+        report(name, run_once(a, lineage, dlt_only, keep_open))
 
 
 if __name__ == "__main__":
