@@ -12,10 +12,8 @@ named in ``warnings`` and its edges are left out: the answer comes from the rest
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import timezone
 from typing import Any, Iterator
-
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from lineage.derivation import field_derivation
 from lineage.edges import STEPS
@@ -82,28 +80,28 @@ class Segments:
         return self.ok[seq]
 
 
-def usable(segs: Segments, rows: pa.Table) -> pa.Table:
-    """Keep edges of committed segments whose files are present; name the segments left out."""
-    if rows.num_rows == 0:
-        return rows
-    seqs = pc.unique(rows.column("seq")).to_pylist()
-    segs.fetch(seqs)
-    good = [q for q in seqs if segs.usable(q)]
-    return rows.filter(pc.is_in(rows.column("seq"), pa.array(good, pa.int64())))
+def _lookup(segs: Segments, column: str, values: list[str], con: Any = None) -> list[dict]:
+    """Index rows (dicts) whose ``column`` is one of ``values``, from committed segments with intact files."""
+    rows = segs.store.index.rows(column, values, con)
+    if not rows:
+        return []
+    segs.fetch([r["seq"] for r in rows])
+    return [r for r in rows if segs.usable(r["seq"])]
 
 
-def _lookup(segs: Segments, column: str, values: list[str], con: Any = None) -> pa.Table:
-    return usable(segs, segs.store.index.lookup(column, values, con))
+def _iso(at: Any) -> str | None:
+    if at is None or isinstance(at, str):
+        return at
+    return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _rows(t: pa.Table, *steps: str) -> list[dict]:
-    if steps:
-        t = t.filter(pc.is_in(t.column("step"), pa.array(list(steps))))
-    out = t.to_pylist()
-    order = {s: i for i, s in enumerate(STEPS)}
-    for r in out:
-        r["at"] = r["at"].isoformat().replace("+00:00", "Z") if r["at"] is not None else None
-    return sorted(out, key=lambda r: (r["at"] or "", order[r["step"]], r["record_id"] or ""))
+_ORDER = {s: i for i, s in enumerate(STEPS)}
+
+
+def _rows(rows: list[dict], *steps: str) -> list[dict]:
+    """Copies of the rows of ``steps`` (all when none), ``at`` as ISO text, in time and step order."""
+    out = [dict(r, at=_iso(r["at"])) for r in rows if not steps or r["step"] in steps]
+    return sorted(out, key=lambda r: (r["at"] or "", _ORDER[r["step"]], r["record_id"] or ""))
 
 
 def _source(r: dict) -> dict:
@@ -145,8 +143,7 @@ def _trace(store: Any, ref: str, con: Any) -> dict:
     entity, key, field = parse_target_ref(ref)
     segs = Segments(store)
     warnings = segs.warnings
-    hits = _lookup(segs, "target_key", [key], con)
-    hits = hits.filter(pc.equal(hits.column("entity"), entity))
+    hits = [r for r in _lookup(segs, "target_key", [key], con) if r["entity"] == entity]
     mapped = _rows(hits, "mapped")
     if not mapped:
         raise UnknownRef(f"no lineage for {entity} record {key!r}" + (f" ({'; '.join(warnings)})" if warnings else ""))
@@ -182,8 +179,7 @@ def _impact(store: Any, ref: str, con: Any) -> dict:
     system, stream, key = parse_source_ref(ref)
     segs = Segments(store)
     warnings = segs.warnings
-    hits = _lookup(segs, "source_key", [key], con)
-    hits = hits.filter(pc.and_(pc.equal(hits.column("source_system"), system), pc.equal(hits.column("stream"), stream)))
+    hits = [r for r in _lookup(segs, "source_key", [key], con) if (r["source_system"], r["stream"]) == (system, stream)]
     received = _rows(hits, "received")
     if not received:
         raise UnknownRef(f"no lineage for source record {ref!r}" + (f" ({'; '.join(warnings)})" if warnings else ""))
