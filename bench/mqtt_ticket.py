@@ -163,7 +163,7 @@ def instrument(t: Timings, lineage: bool):
     runner._openlineage = _timed(t, "openlineage", runner._openlineage)
     Plan.apply = _timed(t, "map", Plan.apply)
     DuckDbDestination.load = load
-    lineage_pkg.open_store = lambda *a, **kw: _TimedStore(orig_open(*a, **kw), t)
+    lineage_pkg.open_store = lambda *a, **kw: _TimedStore(_timed(t, "lineage", orig_open)(*a, **kw), t)
 
     def undo():
         for obj, name, value in saved:
