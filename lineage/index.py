@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import time
 from typing import Any, Callable
 
@@ -64,15 +65,29 @@ class DuckIndex:
                  ledger_size: Callable[[], tuple[int, int]] | None = None):
         self.path, self.source, self.ledger_size = path, source, ledger_size or (lambda: (-1, -1))
         self.skipped: dict[int, str] = {}  # seq → why the last catch-up could not index it (file missing, …)
+        # the file is created by the first write (catch-up or append), not here: a run never opens it
+
+    def _open_writable(self) -> duckdb.DuckDBPyConnection:
         con = self._open(read_only=False)
+        cols = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in INDEX_SCHEMA)
+        con.execute(f"CREATE TABLE IF NOT EXISTS edges ({cols})")
+        con.execute("CREATE TABLE IF NOT EXISTS indexed (seq BIGINT PRIMARY KEY, segment_id VARCHAR)")
+        for c in INDEXED:
+            con.execute(f"CREATE INDEX IF NOT EXISTS ix_{c} ON edges ({c})")
+        return con
+
+    def _up_to_date(self) -> bool:
+        """A shared (read-only) check, so a query never waits for the write lock when nothing is new."""
+        if self.skipped or not os.path.exists(self.path):
+            return False
+        con = self._open(read_only=True)
         try:
-            cols = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in INDEX_SCHEMA)
-            con.execute(f"CREATE TABLE IF NOT EXISTS edges ({cols})")
-            con.execute("CREATE TABLE IF NOT EXISTS indexed (seq BIGINT PRIMARY KEY, segment_id VARCHAR)")
-            for c in INDEXED:
-                con.execute(f"CREATE INDEX IF NOT EXISTS ix_{c} ON edges ({c})")
+            n, last = con.execute("SELECT count(*), coalesce(max(seq), 0) FROM indexed").fetchone()
+        except duckdb.Error:  # an index written before the `indexed` table existed
+            return False
         finally:
             con.close()
+        return (n, last) == self.ledger_size()
 
     def _behind(self, con: duckdb.DuckDBPyConnection) -> list[dict]:
         if self.source is None:
@@ -86,9 +101,9 @@ class DuckIndex:
 
     def catch_up(self) -> int:
         """Index every ledger segment not indexed yet, in one write transaction; returns how many."""
-        if self.source is None:
+        if self.source is None or self._up_to_date():
             return 0
-        con = self._open(read_only=False)
+        con = self._open_writable()
         try:
             todo = self._behind(con)
             if not todo:
@@ -130,7 +145,7 @@ class DuckIndex:
 
     def append(self, seq: int, edges: pa.Table) -> None:
         """Append one segment's edges (call while holding the ledger's write lock)."""
-        con = self._open(read_only=False)
+        con = self._open_writable()
         try:
             con.execute("DELETE FROM edges WHERE seq >= ?", [seq])  # rows of a failed earlier append
             con.register("new_edges", with_position(seq, edges))
@@ -186,10 +201,12 @@ class DuckIndex:
     def connect(self) -> Any:
         """A read connection to reuse across many look-ups (close it when done); catches up first."""
         self.catch_up()
+        if not os.path.exists(self.path):
+            self._open_writable().close()
         return self._open(read_only=True)
 
     def delete_segment(self, seq: int) -> None:
-        con = self._open(read_only=False)
+        con = self._open_writable()
         try:
             con.execute("DELETE FROM edges WHERE seq = ?", [seq])
         finally:

@@ -52,3 +52,11 @@ def test_c_leaf_matches_the_documented_text(lib):
     t = build(1, "received", record_id=pa.array(["r1"]), load_id="L", at=datetime(2026, 1, 1, tzinfo=timezone.utc))
     text = "\x1f".join(["vreceived", "vL", "vr1"] + ["n"] * 14 + ["v1767225600000000"])
     assert leaf_hashes(t)[0].tobytes() == hashlib.sha256(b"\x00" + text.encode()).digest()
+
+
+def test_two_thread_split_of_a_large_segment_gives_the_same_leaves(lib):
+    from lineage import merkle
+
+    t = pa.concat_tables([edges()] * (merkle._SPLIT // 2000 + 1))
+    assert t.num_rows >= merkle._SPLIT
+    assert np.array_equal(leaf_hashes(t), duckdb_leaf_hashes(t))
