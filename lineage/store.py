@@ -110,7 +110,8 @@ class Store:
 
     def _put_segment(self, file: str, edges: pa.Table) -> int:
         buf = io.BytesIO()
-        pq.write_table(edges, buf, compression="zstd", use_dictionary=list(_LOW_CARDINALITY))
+        low = list(_LOW_CARDINALITY)  # min/max statistics of random ids and hashes help no reader either
+        pq.write_table(edges, buf, compression="zstd", use_dictionary=low, write_statistics=low)
         data = buf.getvalue()
         self.blobs.put(file, data)
         return len(data)
