@@ -176,3 +176,25 @@ def test_keep_open_reuses_one_connection_and_still_falls_back_to_dlt(tmp_path, b
         dest.close()
     with duckdb.connect(str(h.crm_duckdb), read_only=True) as con:  # closed: the file is free again
         assert con.sql("SELECT count(*) FROM crm.crm.lead").fetchall() == [(5,)]
+
+
+def test_a_process_killed_mid_load_leaves_the_old_rows(tmp_path, batch):
+    """The writer dies (os._exit, no rollback, no close) after the DELETE of an upsert: the
+    uncommitted transaction is not in the file or its WAL when DuckDB opens it again."""
+    dest, _ = _pair(tmp_path)
+    dest.load("lead", batch([1, 2, 3], "L1"), key=["external_id"], write="upsert", load_id="L1")
+    dest.load("lead", batch([4], "L2"), key=["external_id"], write="upsert", load_id="L2")  # a committed fast load
+    before = rows(dest.read("lead"))
+    script = (
+        "import os, sys, duckdb\n"
+        "con = duckdb.connect(sys.argv[1])\n"
+        "con.execute('BEGIN TRANSACTION')\n"
+        "con.execute('DELETE FROM \"crm\".\"crm\".\"lead\"')\n"
+        "con.execute(\"INSERT INTO \\\"crm\\\".\\\"crm\\\".\\\"lead\\\" (external_id) VALUES ('WEB-9')\")\n"
+        "print(con.sql('SELECT count(*) FROM \"crm\".\"crm\".\"lead\"').fetchall()[0][0], flush=True)\n"
+        "os._exit(9)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(dest.path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 9 and done.stdout.strip() == "1", done.stderr  # it had deleted them, uncommitted
+    assert rows(dest.read("lead")) == before
+    assert dest.load("lead", batch([5], "L3"), key=["external_id"], write="upsert", load_id="L3").path == "fast"
+    assert dest.read("lead").num_rows == 5
