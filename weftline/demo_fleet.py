@@ -142,6 +142,8 @@ def run_fleet_demo(home: Home, mappings: Path, console, timeout: float = 60.0) -
         worker_thread = locals().get("worker")
         if worker_thread is not None:
             worker_thread.join(timeout=30)
+        if "process" in locals():
+            process.close()  # release the CRM file the worker kept open
         broker.stop()
     tickets = _tickets(home)  # the worker is stopped: the CRM file is ours to read
     for t in tickets:

@@ -136,8 +136,12 @@ def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: 
 
 
 def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report: RunReport,
-                 destination_url: str | None = None, lineage: bool = True, now: datetime | None = None) -> MapResult:
-    """Map a landed table and load it, with lineage around the load (begin → append → load → commit)."""
+                 destination_url: str | None = None, lineage: bool = True, now: datetime | None = None,
+                 destination=None) -> MapResult:
+    """Map a landed table and load it, with lineage around the load (begin → append → load → commit).
+
+    ``destination``: an open CRM destination to reuse (a long-lived worker); else one is opened for this load.
+    """
     system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
     received = landed
     commit_state = None
@@ -158,7 +162,7 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
     try:
         from connectors.crm import open_destination
 
-        dest = open_destination(home, destination_url)
+        dest = destination or open_destination(home, destination_url)
         report.destination = dest.name
     except Exception as err:
         raise StageError.wrap("load", load_id, err) from err
@@ -248,9 +252,16 @@ def stream_processor(integration, home: Home):
     """
     from pathlib import Path
 
+    from connectors.crm import open_destination
+
     mappings_dir = Path(integration.path).parent if integration.path else Path("mappings")
     plans = {stream: [compile_file(mappings_dir / f"{name}.yaml", home) for name in specs]
              for stream, specs in integration.streams.items()}
+    # one destination for the worker's life; DuckDB keeps its connection open (docs/adr/0206): ~30 ms less
+    # per micro-batch, and no other process opens the CRM file while the worker runs
+    dest = open_destination(home, integration.destination)
+    if hasattr(dest, "keep_open"):
+        dest.keep_open = True
 
     def process(tables: dict[str, pa.Table]) -> list[RunReport]:
         reports = []
@@ -260,9 +271,11 @@ def stream_processor(integration, home: Home):
                 report = RunReport(load_id, plan.spec.id, plan.spec.version_hash, f"{integration.connector}.{stream}",
                                    read=table.num_rows, rejected=0)
                 # live: the wall clock is a heartbeat, so a silent device's offline timer fires on time
-                map_and_load(plan, table, home, load_id, report, integration.destination, now=datetime.now(timezone.utc))
+                map_and_load(plan, table, home, load_id, report, integration.destination, now=datetime.now(timezone.utc),
+                             destination=dest)
                 _save_report(home, report)
                 reports.append(report)
         return reports
 
+    process.close = getattr(dest, "close", lambda: None)  # the worker calls it when it stops
     return process

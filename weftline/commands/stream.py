@@ -54,7 +54,11 @@ def stream(
     if it.connector != "iot_mqtt":
         raise ConfigError(f"{it.name}: `weftline stream` runs iot_mqtt (MQTT) and his (MLLP) integrations, "
                           f"not {it.connector}")
-    stats = run_worker(dict(it.config), h, _processor(it, h, land_only), consumer=consumer)
+    process = _processor(it, h, land_only)
+    try:
+        stats = run_worker(dict(it.config), h, process, consumer=consumer)
+    finally:
+        getattr(process, "close", lambda: None)()
     counts = {"received": stats.received, "acked": stats.acked, "quarantined": stats.quarantined,
               "landed": stats.landed, "processed_parts": stats.processed_parts,
               "process_failures": stats.process_failures}
