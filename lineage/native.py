@@ -71,7 +71,7 @@ def load() -> ctypes.CDLL | None:
             log.warning("lineage: %s is writable by others; not loading it (hashing in DuckDB)", lib_path)
             return None
         lib = ctypes.CDLL(str(lib_path))
-    except (OSError, subprocess.SubprocessError) as exc:
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # RuntimeError: no home folder
         log.info("lineage: no C hashing loop (%s); hashing in DuckDB", exc)
         return None
     lib.leaf_hashes.argtypes = [ctypes.POINTER(Column), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
