@@ -83,10 +83,17 @@ def _const(value: Any, n: int, typ: pa.DataType) -> pa.Array:
     return pa.nulls(n, typ) if value is None else pa.repeat(pa.scalar(value, typ), n)
 
 
+def one_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column as one array, copying only when it has several chunks (``combine_chunks`` always copies)."""
+    if isinstance(col, pa.ChunkedArray):
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
+
+
 def _col(table: pa.Table, name: str, typ: pa.DataType) -> pa.Array:
     if name not in table.column_names:
         return pa.nulls(table.num_rows, typ)
-    return table.column(name).combine_chunks().cast(typ)
+    return one_array(table.column(name)).cast(typ)
 
 
 def build(n: int, step: str, **columns: Any) -> pa.Table:
@@ -104,8 +111,7 @@ def build(n: int, step: str, **columns: Any) -> pa.Table:
             continue
         v = columns.get(field.name)
         if isinstance(v, (pa.Array, pa.ChunkedArray)):
-            v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
-            cols[field.name] = v.cast(field.type)
+            cols[field.name] = one_array(v).cast(field.type)
         else:
             cols[field.name] = _const(v, n, field.type)
     return pa.table(cols, schema=EDGE_SCHEMA)

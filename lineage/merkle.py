@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from lineage import native
-from lineage.edges import EDGE_SCHEMA
+from lineage.edges import EDGE_SCHEMA, one_array
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 6962: MTH({}) = SHA-256()
 _SMALL = 256  # below this many pairs, hashlib is cheaper than a DuckDB round trip
@@ -72,7 +72,7 @@ def _address(buf: pa.Buffer | None) -> int | None:
 
 def _native_leaves(lib, edges: pa.Table) -> np.ndarray:
     """The C loop over the Arrow buffers (lineage/sha256_bulk.c): same bytes as :func:`canonical_sql`."""
-    arrays = [edges.column(f.name).combine_chunks() for f in EDGE_SCHEMA]
+    arrays = [one_array(edges.column(f.name)) for f in EDGE_SCHEMA]
     cols = (native.Column * len(arrays))()
     for c, arr in zip(cols, arrays):
         bufs = arr.buffers()
