@@ -114,9 +114,10 @@ def _level(nodes: np.ndarray, con: duckdb.DuckDBPyConnection | None, lib=None) -
     m = len(nodes) // 2
     if lib is not None:
         pairs = np.ascontiguousarray(nodes[: 2 * m])
-        up = np.empty((m, 32), np.uint8)
+        up = np.empty((m + len(nodes) % 2, 32), np.uint8)  # an odd last node is carried up unchanged
         lib.node_hashes(pairs.ctypes.data, m, up.ctypes.data)
-        return np.vstack([up, nodes[2 * m:]]) if len(nodes) % 2 else up
+        up[m:] = nodes[2 * m:]
+        return up
     msgs = np.empty((m, 65), np.uint8)
     msgs[:, 0] = 1
     msgs[:, 1:] = nodes[: 2 * m].reshape(m, 64)
