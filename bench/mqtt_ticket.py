@@ -239,6 +239,7 @@ def run_once(a, lineage: bool, dlt_only: bool, keep_open: bool = False) -> dict:
         time.sleep(1.0)  # the last micro-batch is processed
         stop.set()
         th.join(60)
+        process.close()  # the runner's stream processor keeps its destination open until the worker stops
     finally:
         undo()
         broker.stop()
