@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from lineage import native
-from lineage.edges import EDGE_SCHEMA, one_array
+from lineage.edges import EDGE_SCHEMA
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 6962: MTH({}) = SHA-256()
 _SMALL = 256  # below this many pairs, hashlib is cheaper than a DuckDB round trip
@@ -70,21 +70,30 @@ def _address(buf: pa.Buffer | None) -> int | None:
     return None if buf is None else buf.address
 
 
-def _native_leaves(lib, edges: pa.Table) -> np.ndarray:
-    """The C loop over the Arrow buffers (lineage/sha256_bulk.c): same bytes as :func:`canonical_sql`."""
-    arrays = [one_array(edges.column(f.name)) for f in EDGE_SCHEMA]
-    cols = (native.Column * len(arrays))()
-    for c, arr in zip(cols, arrays):
+def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray) -> None:
+    """The C loop over one batch's Arrow buffers (lineage/sha256_bulk.c) into ``out``: the bytes of
+    :func:`canonical_sql`."""
+    cols = (native.Column * batch.num_columns)()
+    for c, arr in zip(cols, batch.columns):
         bufs = arr.buffers()
         c.offset, c.validity = arr.offset, (_address(bufs[0]) if arr.null_count else None)
         if pa.types.is_string(arr.type):
             c.kind, c.offsets, c.data = 0, _address(bufs[1]), _address(bufs[2])
         else:  # int64 and timestamp[us]: 8-byte integers
             c.kind, c.offsets, c.data = 1, None, _address(bufs[1])
-    out = np.empty((edges.num_rows, 32), np.uint8)
-    if lib.leaf_hashes(cols, len(arrays), edges.num_rows, out.ctypes.data) != 0:
+    if lib.leaf_hashes(cols, batch.num_columns, batch.num_rows, out.ctypes.data) != 0:
         raise ValueError("unexpected column type for the C leaf hashes")
-    return out
+
+
+def _pieces(edges: pa.Table) -> list[tuple[int, pa.RecordBatch]]:
+    """(first row, batch) covering the table without copying; big batches halved for two threads."""
+    pieces, start = [], 0
+    for b in edges.to_batches():
+        cut = [b] if b.num_rows < _SPLIT else [b.slice(0, b.num_rows // 2), b.slice(b.num_rows // 2)]
+        for p in cut:
+            pieces.append((start, p))
+            start += p.num_rows
+    return pieces
 
 
 def leaf_hashes(edges: pa.Table) -> np.ndarray:
@@ -93,13 +102,20 @@ def leaf_hashes(edges: pa.Table) -> np.ndarray:
     lib = native.load()
     if lib is None or not edges.num_rows:
         return duckdb_leaf_hashes(edges)
-    n = edges.num_rows
-    if n < _SPLIT:
-        return _native_leaves(lib, edges)
-    half = n // 2  # ctypes releases the GIL: the two halves hash on two cores
-    with ThreadPoolExecutor(2) as pool:
-        parts = list(pool.map(lambda t: _native_leaves(lib, t), [edges.slice(0, half), edges.slice(half)]))
-    return np.vstack(parts)
+    out = np.empty((edges.num_rows, 32), np.uint8)
+    pieces = _pieces(edges)
+
+    def run(piece: tuple[int, pa.RecordBatch]) -> None:
+        start, batch = piece
+        _native_leaves(lib, batch, out[start: start + batch.num_rows])
+
+    if edges.num_rows < _SPLIT:
+        for p in pieces:
+            run(p)
+    else:
+        with ThreadPoolExecutor(2) as pool:  # ctypes releases the GIL: two cores
+            list(pool.map(run, pieces))
+    return out
 
 
 def duckdb_leaf_hashes(edges: pa.Table) -> np.ndarray:
