@@ -203,6 +203,9 @@ class PostgresLedger(Ledger):
         con = psycopg2.connect(url)
         try:
             with con.cursor() as cur:
+                # CREATE … IF NOT EXISTS races between two first-time writers (a unique violation in
+                # pg_namespace): serialise it on an advisory lock held until the commit
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["weftline.lineage.ddl." + schema])
                 cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             con.commit()
         finally:
