@@ -215,7 +215,8 @@ def part_weftline(url: str, schema: str, rows: int) -> dict:
     with tempfile.TemporaryDirectory() as d:
         home = Home(d)
         load_id = time.strftime("%Y%m%dT%H%M%S000000Z", time.gmtime()) + "-bench000"
-        src = ErpSqlSource({"url": url, "schema": schema, "reconcile_every": 0}, home)
+        src = ErpSqlSource({"url": url, "schema": schema, "reconcile_every": 0,
+                            "batch_size": int(os.environ.get("WEFTLINE_BENCH_BATCH", "50000"))}, home)
         plan, dest, store = _plan(home, missing), _destination(home, url, schema, missing), _lineage(home, missing)
         if store is not None:
             store.recover()
