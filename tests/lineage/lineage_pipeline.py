@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
@@ -53,20 +53,7 @@ class Spec:
     normalized: str = SPEC_JSON
 
 
-@dataclass
-class TargetOutput:
-    entity: str
-    key: list[str]
-    write: str
-    table: pa.Table
-
-
-@dataclass
-class MapResult:
-    outputs: list[TargetOutput]
-    quarantine: pa.Table
-    filtered: pa.Table
-    counts: dict = field(default_factory=dict)
+from transforms.compile import MapResult, TargetOutput  # the engine's own result types  # noqa: E402
 
 
 def map_rows(landed: pa.Table, spec: Spec, subject_key: bytes, load_id: str) -> MapResult:
