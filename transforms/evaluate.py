@@ -311,8 +311,7 @@ class Evaluator:
             if self.n == 0 or all(_is_scalar(a) or not isinstance(a, (pa.Array, pa.ChunkedArray)) for a in args):
                 self.errors.fail(np.ones(self.n, dtype=bool), f"{name}: {err}")
                 return pa.nulls(self.n)
-            arrays = [self.broadcast(a) if isinstance(a, (pa.Array, pa.ChunkedArray, pa.Scalar)) and not (
-                isinstance(a, pa.Scalar) and False) else a for a in args]
+            arrays = [self.broadcast(a) if isinstance(a, (pa.Array, pa.ChunkedArray, pa.Scalar)) else a for a in args]
             out, bad, reason = self._bisect(name, kernel, ctx, arrays, 0, self.n)
             self.errors.fail(bad, reason)
             return out
@@ -456,7 +455,7 @@ class Evaluator:
         unit = ts.type.unit if pa.types.is_timestamp(ts.type) else "us"
         per = {"s": 1_000_000, "ms": 1000, "us": 1, "ns": 0.001}[unit]
         delta = pc.multiply_checked(pc.cast(n, pa.int64()), int(unit_us / per) if per >= 1 else unit_us * 1000)
-        raw = pc.add_checked(ts.cast(pa.int64()) if True else ts, delta)
+        raw = pc.add_checked(ts.cast(pa.int64()), delta)
         out = raw.cast(ts.type)
         return out.cast(pa.date32()) if is_date else out
 
