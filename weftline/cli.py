@@ -94,18 +94,13 @@ def preview(spec: Path = typer.Argument(..., help="The spec file."),
             limit: int = typer.Option(20, help="Rows shown per target in table format.")):
     """Apply a spec to a sample file and show what it makes (nothing is loaded)."""
     from connectors.base.home import Home
-    from connectors.base.identity import stamp
     from connectors.file.read import read_file
-    from weftline.runner import compile_file, source_identity
+    from weftline.runner import compile_file, stamp_batch
 
     try:
         plan = compile_file(spec, Home())
         table, rejected = read_file(input)
-        system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
-        key, pos = source_identity(system, stream)
-        key = key if key and all(k in table.column_names for k in key) else None
-        pos = pos if pos in table.column_names else None
-        result = plan.apply(stamp(table, system=system, stream=stream, key=key, position=pos, load_id="preview"))
+        result = plan.apply(stamp_batch(table, plan.spec.source["connector"], plan.spec.source["stream"], "preview"))
     except WeftlineError as e:
         _fail(str(e), 2 if e.kind == "config" else 1)
     records = []

@@ -21,8 +21,7 @@ from connectors.base.home import Home
 from connectors.integration import Integration, load_integration
 from connectors.landing import read_landed
 from connectors.state import StateStore
-from weftline.runner import (RunReport, _save_report, _write_quarantine, compile_file, map_and_load, new_load_id,
-                             stamp_and_land)
+from weftline.runner import RunReport, _write_quarantine, compile_file, map_spec, new_load_id, stamp_and_land
 
 log = logging.getLogger("weftline.integrations")
 
@@ -52,11 +51,8 @@ def _finish(integ: Integration, home: Home, load_id: str, stream: str, read: int
     reports = []
     for spec_name in integ.streams[stream]:
         plan = compile_file(mappings_dir / f"{spec_name}.yaml", home)
-        report = RunReport(load_id, plan.spec.id, plan.spec.version_hash, f"{integ.connector}.{stream}",
-                           read=read, rejected=rejected)
-        map_and_load(plan, landed, home, load_id, report, integ.destination)
-        _save_report(home, report)
-        reports.append(report)
+        reports.append(map_spec(plan, landed, home, load_id, f"{integ.connector}.{stream}", read, rejected,
+                                integ.destination))
     _set_status(home, load_id, status="loaded")
     return reports
 
@@ -118,11 +114,8 @@ def drain_landed(name: str, home: Home | None = None, mappings_dir: str | Path =
         load_id = new_load_id()
         for spec_name in specs:
             plan = compile_file(mappings_dir / f"{spec_name}.yaml", home)
-            report = RunReport(load_id, plan.spec.id, plan.spec.version_hash, f"{integ.connector}.{stream}",
-                               read=table.num_rows, rejected=0)
-            map_and_load(plan, table, home, load_id, report, integ.destination)
-            _save_report(home, report)
-            reports.append(report)
+            reports.append(map_spec(plan, table, home, load_id, f"{integ.connector}.{stream}", table.num_rows, 0,
+                                    integ.destination))
         for part_load, path, _ in parts:
             mark_done(home, integ.connector, stream, consumer, part_load, path)
     return reports

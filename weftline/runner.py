@@ -111,13 +111,28 @@ def stamp_and_land(table: pa.Table, home: Home, system: str, stream: str, load_i
                    landing_stream: str | None = None) -> tuple[pa.Table, Path]:
     """Stamp identity on a batch and land it durably. ``landing_stream`` lands it under another folder
     (file backfills: ``<stream>@file``) so the stream's live consumers do not drain it as new traffic."""
+    stamped = stamp_batch(table, system, stream, load_id)
+    return stamped, land(stamped, home, system, landing_stream or stream, load_id)
+
+
+def stamp_batch(table: pa.Table, system: str, stream: str, load_id: str) -> pa.Table:
+    """Stamp identity with the key/position the source schema declares, where the batch has those columns
+    (otherwise the payload hash identifies a record)."""
     key, position = source_identity(system, stream)
     if key and not all(k in table.column_names for k in key):
         key = None
     if position and position not in table.column_names:
         position = None
-    stamped = stamp(table, system=system, stream=stream, key=key, position=position, load_id=load_id)
-    return stamped, land(stamped, home, system, landing_stream or stream, load_id)
+    return stamp(table, system=system, stream=stream, key=key, position=position, load_id=load_id)
+
+
+def map_spec(plan: Plan, table: pa.Table, home: Home, load_id: str, source: str, read: int, rejected: int,
+             destination_url: str | None = None, **kwargs) -> RunReport:
+    """map_and_load one spec over a landed table, with its report saved beside the run's state."""
+    report = RunReport(load_id, plan.spec.id, plan.spec.version_hash, source, read=read, rejected=rejected)
+    map_and_load(plan, table, home, load_id, report, destination_url, **kwargs)
+    _save_report(home, report)
+    return report
 
 
 def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: datetime | None = None):
@@ -267,14 +282,10 @@ def stream_processor(integration, home: Home):
         reports = []
         for stream, table in tables.items():
             for plan in plans.get(stream, []):
-                load_id = new_load_id()
-                report = RunReport(load_id, plan.spec.id, plan.spec.version_hash, f"{integration.connector}.{stream}",
-                                   read=table.num_rows, rejected=0)
                 # live: the wall clock is a heartbeat, so a silent device's offline timer fires on time
-                map_and_load(plan, table, home, load_id, report, integration.destination, now=datetime.now(timezone.utc),
-                             destination=dest)
-                _save_report(home, report)
-                reports.append(report)
+                reports.append(map_spec(plan, table, home, new_load_id(), f"{integration.connector}.{stream}",
+                                        table.num_rows, 0, integration.destination,
+                                        now=datetime.now(timezone.utc), destination=dest))
         return reports
 
     process.close = getattr(dest, "close", lambda: None)  # the worker calls it when it stops
