@@ -58,40 +58,32 @@ def _telemetry(start: datetime) -> list[tuple[datetime, str, str]]:
     return sorted(events)
 
 
-def _publish_telemetry(port: int, events, prefix_client: str) -> None:
+def _publish(port: int, messages: list[tuple[str, dict]], client_id: str) -> list[float]:
+    """Publish (topic, payload) pairs with QoS 1, each acknowledged before the next; their send times."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{prefix_client}-telemetry")
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     c.connect("127.0.0.1", port)
     c.loop_start()
     try:
-        for when, device, kind in events:
-            body = json.dumps({"event_type": kind, "event_time": when.isoformat(), "severity": 2})
-            c.publish(f"devices/{device}/telemetry", body, qos=1).wait_for_publish(5)
+        sent = []
+        for topic, payload in messages:
+            c.publish(topic, json.dumps(payload), qos=1).wait_for_publish(5)
+            sent.append(time.monotonic())
+        return sent
     finally:
         c.disconnect()
         c.loop_stop()
 
 
-def _publish(port: int, events, prefix_client: str) -> float:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+def _status_messages(events) -> list[tuple[str, dict]]:
+    return [(f"devices/{d}/status", {"status": st, "event_time": when.isoformat()}) for when, d, st in events]
 
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{prefix_client}-fleet")
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    try:
-        sent_at = 0.0
-        for when, device, status in events:
-            body = json.dumps({"status": status, "event_time": when.isoformat()})
-            c.publish(f"devices/{device}/status", body, qos=1).wait_for_publish(5)
-            if device == DROPPED and status == "offline":
-                sent_at = time.monotonic()
-        return sent_at
-    finally:
-        c.disconnect()
-        c.loop_stop()
+
+def _telemetry_messages(events) -> list[tuple[str, dict]]:
+    return [(f"devices/{d}/telemetry", {"event_type": kind, "event_time": when.isoformat(), "severity": 2})
+            for when, d, kind in events]
 
 
 def _all_processed(reports, spec: str, events) -> bool:
@@ -124,11 +116,12 @@ def run_fleet_demo(home: Home, mappings: Path, console, timeout: float = 60.0) -
         landing = home.landing / "iot_mqtt" / "device_status"
         deadline = time.monotonic() + 15
         while not list(landing.rglob("part-*.parquet")) and time.monotonic() < deadline:
-            _publish(broker.port, [(start, d, "online") for d in DEVICES], client)
+            _publish(broker.port, _status_messages([(start, d, "online") for d in DEVICES]), f"{client}-fleet")
             time.sleep(0.3)
         timeline, telemetry = _timeline(start), _telemetry(start)
-        sent = _publish(broker.port, timeline, client)
-        _publish_telemetry(broker.port, telemetry, client)
+        times = _publish(broker.port, _status_messages(timeline), f"{client}-fleet")
+        sent = times[timeline.index((start + timedelta(minutes=1), DROPPED, "offline"))]
+        _publish(broker.port, _telemetry_messages(telemetry), f"{client}-telemetry")
         opened_at, deadline = None, time.monotonic() + timeout
         while time.monotonic() < deadline:
             if opened_at is None and any(t.loaded for r in reports for t in r.targets):
