@@ -347,8 +347,9 @@ class Plan:
         if m and identity:
             key_cols = [ev_text(out.column(k)) for k in t.key]
             key_text = key_cols[0] if len(key_cols) == 1 else pc.binary_join_element_wise(*key_cols, "\x1f")
-            out_ids = sha256_hex([pa.repeat(pa.scalar("crm"), m), pa.repeat(pa.scalar(t.entity), m), key_text,
-                                  pa.repeat(pa.scalar(""), m)], length=RECORD_ID_LENGTH)
+            # sha256("crm" US entity US key US "") — the constant parts hashed once as a prefix
+            out_ids = sha256_hex([key_text, pa.nulls(m, pa.string())], length=RECORD_ID_LENGTH,
+                                 prefix=f"crm\x1f{t.entity}\x1f")
         else:
             out_ids = pa.nulls(m, pa.string())
         pick = (lambda a: a) if rows is None else (lambda a: pc.take(a, pa.array(rows, pa.int64())))

@@ -16,14 +16,19 @@ True
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.base.hashing import SEPARATOR, sha256_hex
+from connectors.base.cbuild import load_library
+
+from connectors.base.hashing import SEPARATOR, native, sha256_hex
 from connectors.base.reserved import (
     LOAD_ID,
     PAYLOAD_HASH,
@@ -47,11 +52,40 @@ def record_id(system: str, stream: str, source_key: str, position: str | None) -
     return hashlib.sha256(raw.encode()).hexdigest()[:RECORD_ID_LENGTH]
 
 
+_ISO_SOURCE = Path(__file__).with_name("timestamp_text.c")
+_YEARS_0_9999_US = (-62_167_219_200_000_000, 253_402_300_799_999_999)
+
+
+def timestamp_text(col: pa.ChunkedArray | pa.Array, use_native: bool = True) -> pa.Array:
+    """Timestamps as ISO text, as Arrow's ``strftime("%Y-%m-%dT%H:%M:%S")`` writes them (for unit us:
+    ``2026-01-01T00:00:01.000000``), through a C loop when it is built and the years are 0..9999.
+
+    >>> from datetime import datetime
+    >>> timestamp_text(pa.array([datetime(2026, 1, 2, 3, 4, 5, 6), None], pa.timestamp("us"))).to_pylist()
+    ['2026-01-02T03:04:05.000006', None]
+    """
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    lib = load_library(_ISO_SOURCE) if use_native and arr.type.unit == "us" and len(arr) else None
+    values = arr.cast(pa.int64()) if lib is not None else None
+    lo, hi = (pc.min_max(values).values() if lib is not None else (None, None))
+    if lib is None or (lo.is_valid and (lo.as_py() < _YEARS_0_9999_US[0] or hi.as_py() > _YEARS_0_9999_US[1])):
+        return pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S")  # Arrow's %S carries the fraction (us: 6 digits)
+    n = len(values)
+    ints = np.frombuffer(values.buffers()[1], np.int64)[values.offset: values.offset + n]
+    ints = np.ascontiguousarray(ints)
+    out = np.empty(n * 26, np.uint8)
+    lib.iso_us.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    lib.iso_us(ints.ctypes.data, n, out.ctypes.data)
+    text = pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(0, (n + 1) * 26, 26, dtype=np.int32)),
+                                       pa.py_buffer(out))
+    return pc.if_else(arr.is_valid(), text, pa.scalar(None, pa.string())) if arr.null_count else text
+
+
 def _text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     if pa.types.is_struct(col.type) or pa.types.is_list(col.type) or pa.types.is_map(col.type):
         raise ConfigError(f"a key or position column must be scalar, not {col.type}")
     if pa.types.is_timestamp(col.type):
-        col = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S")  # Arrow's %S carries the fraction (us: 6 digits)
+        return timestamp_text(col)
     return col.cast(pa.string())
 
 
@@ -72,7 +106,9 @@ def payload_hash_of_rows(table: pa.Table) -> pa.Array:
 
     con = _connect()
     con.register("t", table.select([c for c in table.column_names if not is_reserved(c)]))
-    try:
+    try:  # DuckDB writes the JSON text; the C loop (when built) hashes it: the same digests, ~2x sooner
+        if native() is not None:
+            return sha256_hex([con.sql("SELECT to_json(t)::VARCHAR AS j FROM t").to_arrow_table().column("j")])
         out = con.sql("SELECT sha256(to_json(t)::VARCHAR) AS h FROM t").to_arrow_table().column("h")
     finally:
         con.unregister("t")
@@ -105,7 +141,8 @@ def stamp(
     keys = key_text(table, key) if key else payload_hash
     pos = _text(table.column(position)) if position else pa.nulls(n, pa.string())
     const = lambda value, typ=pa.string(): pa.repeat(pa.scalar(value, typ), n)  # noqa: E731 (no per-row lists)
-    ids = sha256_hex([const(system), const(stream), keys, pos], length=RECORD_ID_LENGTH) if n else pa.array([], pa.string())
+    ids = (sha256_hex([keys, pos], length=RECORD_ID_LENGTH, prefix=f"{system}{SEPARATOR}{stream}{SEPARATOR}")
+           if n else pa.array([], pa.string()))
     when = received_at or datetime.now(timezone.utc)
     cols = {
         RECORD_ID: ids,
