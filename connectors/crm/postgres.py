@@ -84,6 +84,18 @@ class PostgresDestination:
         return LoadResult(self.name, entity, entity, load_id, batch.num_rows, superseded,
                           path="dlt" if path is None else "fast")
 
+    def open_load(self, load_id: str) -> Any:
+        """A load of several parts, written into the targets at commit in one transaction (ADR 0207)."""
+        from connectors.crm.parts import PartByPart
+        from connectors.crm.postgres_parts import PostgresPartLoad
+
+        if not self.fast_path:
+            return PartByPart(self, load_id)
+        try:
+            return PostgresPartLoad(self, load_id)
+        except RetriableError as exc:
+            raise StageError.wrap("load", load_id, exc) from exc
+
     def _fast(self, entity: str, batch: pa.Table, key: list[str], write: WriteDisposition,
               load_id: str) -> str | None:
         """Load through ADBC, or return None when dlt must load the batch (a type ADBC can't carry).
