@@ -49,6 +49,8 @@ def native() -> ctypes.CDLL | None:
         lib.joined_hex.restype = None
         lib.hmac_hex.argtypes = [ctypes.POINTER(_Text), I, P, P]
         lib.hmac_hex.restype = None
+        lib.row_hex.argtypes = [ctypes.POINTER(_Text), I, I, P, P, P]
+        lib.row_hex.restype = None
         lib._wl_typed = True
     return lib
 
@@ -164,6 +166,38 @@ def sha256_hex(parts: list[pa.Array | pa.ChunkedArray], length: int = 64, prefix
     finally:
         con.unregister("t")
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
+ROW_LABEL_END = "\x1e"  # ends a column's name in the canonical row text
+
+
+def row_sha256_hex(names: list[str], texts: list[pa.Array | pa.ChunkedArray], use_native: bool = True) -> pa.Array:
+    """sha256 hex of each row's canonical text: per column ``name U+001E`` then ``n`` (null) or ``v`` + its
+    text, the columns joined by U+001F (docs/adr/0003). ``texts`` are the columns already as text.
+
+    >>> import hashlib
+    >>> got = row_sha256_hex(["a", "b"], [pa.array(["1"]), pa.array([None], pa.string())])
+    >>> got[0].as_py() == hashlib.sha256("a\x1ev1\x1fb\x1en".encode()).hexdigest()
+    True
+    """
+    arrays = [_utf8(t) for t in texts]
+    n = len(arrays[0]) if arrays else 0
+    lib = native() if use_native else None
+    if lib is None or not n:
+        parts = [pc.if_else(a.is_null(), pa.scalar(f"{name}{ROW_LABEL_END}n"),
+                            pc.binary_join_element_wise(pa.scalar(f"{name}{ROW_LABEL_END}v"), a, ""))
+                 for name, a in zip(names, arrays)]
+        return sha256_hex(parts, use_native=False) if n else pa.array([], pa.string())
+    labels = [(name + ROW_LABEL_END).encode() for name in names]
+    blob, lens = b"".join(labels), np.array([len(x) for x in labels], np.int64)
+    out = np.empty(n * 64, np.uint8)
+
+    def run(start: int, stop: int) -> None:
+        cols = _describe([a.slice(start, stop - start) for a in arrays])
+        lib.row_hex(cols, len(arrays), stop - start, blob, lens.ctypes.data, out[start * 64:].ctypes.data)
+
+    _in_pieces(n, run)
+    return _hex_strings(out, n, 64)
 
 
 def _prefixed(prefix: str, col: pa.Array | pa.ChunkedArray) -> pa.Array:

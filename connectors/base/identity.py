@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from connectors.base.cbuild import load_library
 
-from connectors.base.hashing import SEPARATOR, native, sha256_hex
+from connectors.base.hashing import SEPARATOR, native, row_sha256_hex, sha256_hex
 from connectors.base.reserved import (
     LOAD_ID,
     PAYLOAD_HASH,
@@ -65,7 +65,8 @@ def timestamp_text(col: pa.ChunkedArray | pa.Array, use_native: bool = True) -> 
     ['2026-01-02T03:04:05.000006', None]
     """
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    lib = load_library(_ISO_SOURCE) if use_native and arr.type.unit == "us" and len(arr) else None
+    utc = arr.type.tz in (None, "UTC", "+00:00", "Etc/UTC")  # Arrow writes other zones' local time
+    lib = load_library(_ISO_SOURCE) if use_native and utc and arr.type.unit == "us" and len(arr) else None
     values = arr.cast(pa.int64()) if lib is not None else None
     lo, hi = (pc.min_max(values).values() if lib is not None else (None, None))
     if lib is None or (lo.is_valid and (lo.as_py() < _YEARS_0_9999_US[0] or hi.as_py() > _YEARS_0_9999_US[1])):
@@ -100,7 +101,46 @@ def key_text(table: pa.Table, key: list[str]) -> pa.Array:
     return pc.binary_join_element_wise(*[pc.fill_null(c, "") for c in cols], SEPARATOR)
 
 
+def value_text(col: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray | None:
+    """A flat column as the text the payload hash reads (Arrow's casts; timestamps as ISO text), or
+    None for a type that has no plain text (nested, binary): those rows hash their JSON instead.
+
+    >>> import datetime as dt
+    >>> [value_text(pa.array(v)).to_pylist() for v in ([1, None], [1.5], [True], [dt.date(2026, 1, 2)])]
+    [['1', None], ['1.5'], ['true'], ['2026-01-02']]
+    """
+    t = col.type
+    if pa.types.is_dictionary(t):
+        return value_text(col.cast(t.value_type))
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return col
+    if pa.types.is_null(t):
+        return pa.nulls(len(col), pa.string())
+    if pa.types.is_timestamp(t):
+        return timestamp_text(col)
+    if (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t)
+            or pa.types.is_date(t) or pa.types.is_time(t)):
+        return col.cast(pa.string())
+    return None
+
+
 def payload_hash_of_rows(table: pa.Table) -> pa.Array:
+    """sha256 of each row's canonical text, in bulk (docs/adr/0003): the non-reserved columns in name
+    order, each as ``name U+001E`` + ``n`` (null) or ``v`` + its text, joined by U+001F. A row with a
+    nested or binary column hashes its canonical JSON instead (DuckDB's ``to_json`` of the row).
+
+    >>> t = pa.table({"b": [None], "a": [7]})
+    >>> payload_hash_of_rows(t)[0].as_py() == hashlib.sha256("a\x1ev7\x1fb\x1en".encode()).hexdigest()
+    True
+    """
+    names = sorted(c for c in table.column_names if not is_reserved(c))
+    texts = [value_text(table.column(n)) for n in names]
+    if names and all(t is not None for t in texts):
+        return row_sha256_hex(names, texts)
+    return _json_payload_hash(table)
+
+
+def _json_payload_hash(table: pa.Table) -> pa.Array:
     """sha256 of each row's canonical JSON (DuckDB's to_json of the row struct), in bulk."""
     from connectors.base.hashing import _connect
 

@@ -22,7 +22,7 @@ SOURCE_SYSTEM: Final = "_wl_source_system"  # e.g. "erp_sql", "his", "iot_mqtt"
 STREAM: Final = "_wl_stream"  # e.g. "orders", "form_submissions"
 SOURCE_KEY: Final = "_wl_source_key"  # the record's key in its source, as text
 POSITION: Final = "_wl_position"  # version / offset / cursor value, as text
-PAYLOAD_HASH: Final = "_wl_payload_hash"  # sha256 of the raw payload (or the row's canonical JSON)
+PAYLOAD_HASH: Final = "_wl_payload_hash"  # sha256 of the raw payload (or the row's canonical text, ADR 0003)
 RECEIVED_AT: Final = "_wl_received_at"  # timestamp[us, UTC] when weftline received it
 LOAD_ID: Final = "_wl_load_id"  # the run that produced the row
 

@@ -72,3 +72,30 @@ void hmac_hex(const text_column *col, int64_t nrows, const uint8_t *key64, uint8
         to_hex(digest, 64, out + 64 * i);
     }
 }
+
+/* row_hex: hex(SHA-256(canonical row text)) for the payload hash of a flat row (identity.py):
+ * per column, in the order given: label (its name and U+001E), then "n" for null or "v" and the
+ * value's text; the columns joined by U+001F. Labels come as one blob with their lengths. */
+void row_hex(const text_column *cols, int64_t ncols, int64_t nrows, const uint8_t *labels,
+             const int64_t *label_lens, uint8_t *out) {
+    static const uint8_t sep = 0x1f, nul = 'n', val = 'v';
+    SHA256_CTX ctx;
+    uint8_t digest[32];
+    for (int64_t i = 0; i < nrows; i++) {
+        SHA256_Init(&ctx);
+        const uint8_t *label = labels;
+        for (int64_t k = 0; k < ncols; k++) {
+            const text_column *c = &cols[k];
+            int64_t j = i + c->offset;
+            if (k) SHA256_Update(&ctx, &sep, 1);
+            SHA256_Update(&ctx, label, (size_t)label_lens[k]);
+            label += label_lens[k];
+            if (is_null(c, j)) { SHA256_Update(&ctx, &nul, 1); continue; }
+            SHA256_Update(&ctx, &val, 1);
+            int32_t a = c->offsets[j], b = c->offsets[j + 1];
+            if (b > a) SHA256_Update(&ctx, c->data + a, (size_t)(b - a));
+        }
+        SHA256_Final(digest, &ctx);
+        to_hex(digest, 64, out + 64 * i);
+    }
+}

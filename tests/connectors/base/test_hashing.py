@@ -93,3 +93,55 @@ def test_timestamp_text_equals_arrow_strftime(tz):
     assert timestamp_text(arr, use_native=False).equals(want)
     far = pa.array([hi + 1], pa.int64()).cast(pa.timestamp("us"))  # year 10000: Arrow's path
     assert timestamp_text(far).equals(pa.compute.strftime(far, format="%Y-%m-%dT%H:%M:%S"))
+
+
+def _flat(n: int) -> pa.Table:
+    import datetime as dt
+    from decimal import Decimal
+
+    return pa.table({
+        "id": pa.array([i if i % 5 else None for i in range(n)], pa.int32()),
+        "name": pa.array([TEXT[i % 6] for i in range(n)]),
+        "amount": pa.array([Decimal(i) / 100 for i in range(n)], pa.decimal128(14, 2)),
+        "score": pa.array([i * 0.5 for i in range(n)]),
+        "ok": pa.array([i % 2 == 0 for i in range(n)]),
+        "day": pa.array([dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(n)]),
+        "at": pa.array([dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=i) for i in range(n)],
+                       pa.timestamp("us", tz="UTC")),
+        "none": pa.nulls(n),
+    })
+
+
+@pytest.mark.parametrize("n", [9, hashing._SPLIT + 3])
+def test_payload_hash_of_flat_rows_equals_the_fallback_and_the_documented_text(n):
+    from connectors.base.identity import payload_hash_of_rows, value_text
+
+    t = _flat(n)
+    got = payload_hash_of_rows(t)
+    names = sorted(t.column_names)
+    fallback = hashing.row_sha256_hex(names, [value_text(t.column(c)) for c in names], use_native=False)
+    assert got.equals(fallback)
+    row = {c: value_text(t.column(c))[1].as_py() for c in names}
+    text = "\x1f".join(f"{c}\x1e" + ("n" if row[c] is None else "v" + row[c]) for c in names)
+    assert got[1].as_py() == hashlib.sha256(text.encode()).hexdigest()
+    assert row["amount"] == "0.01" and row["at"] == "2026-01-01T00:00:01.000000" and row["ok"] == "false"
+
+
+def test_payload_hash_ignores_column_order_and_reserved_columns_but_sees_every_value():
+    from connectors.base.identity import payload_hash_of_rows
+
+    t = _flat(50)
+    h = payload_hash_of_rows(t)
+    shuffled = t.select(list(reversed(t.column_names))).append_column("_wl_load_id", pa.array(["L"] * 50))
+    assert payload_hash_of_rows(shuffled).equals(h)
+    changed = t.set_column(1, "name", pa.array(["other"] + t.column("name").to_pylist()[1:]))
+    a, b = h.to_pylist(), payload_hash_of_rows(changed).to_pylist()
+    assert a[0] != b[0] and a[1:] == b[1:]
+    assert len(set(a)) == 50
+
+
+def test_rows_with_nested_columns_hash_their_json():
+    from connectors.base.identity import _json_payload_hash, payload_hash_of_rows
+
+    t = pa.table({"id": [1, 2], "tags": [["a"], None]})
+    assert payload_hash_of_rows(t).equals(_json_payload_hash(t))
