@@ -4,8 +4,8 @@
 
 - (a) bare dlt: ``sql_table(backend="pyarrow")`` → dlt postgres destination (no mapping, no lineage)
 - (b) ADBC round trip: read the table as Arrow, ``adbc_ingest`` it into another schema
-- (c) weftline: ErpSqlSource.read → stamp → land → map (transforms) → load (connectors.crm, PostgreSQL)
-      → lineage; each stage timed; a stage whose package is not there yet is reported as missing
+- (c) weftline: ``weftline run erp_orders`` (run_integration: ErpSqlSource.read → stamp → land → map →
+      staged PostgreSQL load → lineage, one load per ``load_rows``), stage times from its run reports
 - extract only (docs/adr/0220-erp-extraction.md): ErpSqlSource with ADBC vs with SQLAlchemy/psycopg2,
   and dlt's own sql_table pyarrow extract
 
@@ -30,26 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 PG_URL = "postgresql://postgres:x@127.0.0.1:5432/test"
-SPEC_FALLBACK = """
-mapping: erp_order_to_account_bench
-version: 1
-description: bench stand-in for mappings/erp_order_to_account.yaml (used only while that spec is missing)
-source: {connector: erp_sql, stream: orders}
-target: {entity: erp_order_revenue, key: [external_id], write: upsert}
-when: "_op = 'upsert'"
-fields:
-  external_id: {expr: "'ERP-O-' || order_id"}
-  account_external_id: {expr: "'ERP-C-' || customer_id"}
-  order_no: {from: order_no, apply: [trim]}
-  stage:
-    from: status
-    map: {open: open, confirmed: open, shipped: won, invoiced: won}
-  revenue: {from: gross_amount, type: float}
-  currency: {from: currency, apply: [upper]}
-  order_date: {from: order_date}
-  owner_email: {from: sales_rep, apply: [lower]}
-  updated_at: {from: updated_at}
-"""
 
 
 # ----------------------------------------------------------------------------- the parts (child side)
@@ -165,108 +145,46 @@ def part_extract_dlt(url: str, schema: str, rows: int) -> dict:
     return {"seconds": time.perf_counter() - t0, "rows": n}
 
 
-def _plan(home, missing: list[str]):
-    try:
-        from transforms import compile_spec, load_spec, parse_spec
-    except ImportError as exc:
-        missing.append(f"map: transforms not importable ({exc})")
-        return None
-    spec_path = REPO / "mappings" / "erp_order_to_account.yaml"
-    if spec_path.exists():
-        spec = load_spec(spec_path)
-    else:
-        missing.append("map: mappings/erp_order_to_account.yaml not there yet; used the bench's stand-in spec")
-        p = Path(home.root) / "erp_order_to_account_bench.yaml"
-        p.write_text(SPEC_FALLBACK)
-        spec = load_spec(p)
-    return compile_spec(spec, subject_key=home.subject_key())
-
-
-def _destination(home, url: str, schema: str, missing: list[str]):
-    from connectors.crm import open_destination
-
-    try:
-        return open_destination(home, f"{url}?schema={schema}_crm")
-    except ImportError as exc:
-        missing.append(f"load: PostgreSQL CRM destination not importable ({exc}); loaded into DuckDB instead")
-        return open_destination(home)
-
-
-def _lineage(home, missing: list[str]):
-    try:
-        from lineage import open_store
-
-        return open_store(home)
-    except ImportError as exc:
-        missing.append(f"lineage: not importable ({exc})")
-        return None
-
-
 def part_weftline(url: str, schema: str, rows: int) -> dict:
-    import pyarrow as pa
+    """``weftline run erp_orders`` as the CLI runs it (weftline.integrations.run_integration), on an
+    integration file that points the ERP source at the seeded schema and the CRM at PostgreSQL."""
+    import yaml
 
     from connectors.base.home import Home
-    from connectors.base.identity import stamp
-    from connectors.erp_sql import ErpSqlSource
-    from connectors.landing import land
+    from weftline.integrations import run_integration
 
-    stages = dict.fromkeys(["read", "stamp", "land", "map", "load", "lineage"], 0.0)
     missing: list[str] = []
     with tempfile.TemporaryDirectory() as d:
-        home = Home(d)
-        load_id = time.strftime("%Y%m%dT%H%M%S000000Z", time.gmtime()) + "-bench000"
-        src = ErpSqlSource({"url": url, "schema": schema, "reconcile_every": 0,
-                            "batch_size": int(os.environ.get("WEFTLINE_BENCH_BATCH", "50000"))}, home)
-        plan, dest, store = _plan(home, missing), _destination(home, url, schema, missing), _lineage(home, missing)
-        if store is not None:
-            store.recover()
-            store.begin(load_id, dest.name)
-        counts = {"read": 0, "mapped": 0, "quarantined": 0, "filtered": 0, "loaded": 0, "superseded": 0}
+        home, mappings = Home(Path(d) / "home"), Path(d) / "mappings"
+        mappings.mkdir()
+        spec = REPO / "mappings" / "erp_order_to_account.yaml"
+        (mappings / spec.name).write_text(spec.read_text())
+        integ = {
+            "integration": "erp_orders", "source": {"connector": "erp_sql", "config": {
+                "url": url, "schema": schema, "reconcile_every": 0,
+                "batch_size": int(os.environ.get("WEFTLINE_BENCH_BATCH", "50000"))}},
+            "streams": {"orders": {"mappings": ["erp_order_to_account"]}},
+            "destination": f"{url}?schema={schema}_crm",
+            "load_rows": int(os.environ.get("WEFTLINE_BENCH_LOAD_ROWS", "1000000")),
+        }
+        (mappings / "erp_orders.integration.yaml").write_text(yaml.safe_dump(integ))
         t0 = time.perf_counter()
-        it = src.read("orders", {})
-        while True:
-            t = time.perf_counter()
-            batch = next(it, None)
-            stages["read"] += time.perf_counter() - t
-            if batch is None:
-                break
-            t = time.perf_counter()
-            stamped = stamp(batch.table, system="erp_sql", stream="orders", key=["order_id"], position="updated_at",
-                            load_id=load_id)
-            stages["stamp"] += time.perf_counter() - t
-            t = time.perf_counter()
-            land(stamped, home, "erp_sql", "orders", load_id)
-            stages["land"] += time.perf_counter() - t
-            counts["read"] += stamped.num_rows
-            if plan is None:
-                continue
-            t = time.perf_counter()
-            result = plan.apply(stamped, load_id=load_id)
-            stages["map"] += time.perf_counter() - t
-            for key in ("mapped", "quarantined", "filtered"):
-                counts[key] += sum(c[key] for c in result.counts.values())
-            t = time.perf_counter()
-            if store is not None:
-                store.append_received(load_id, stamped)
-                store.append_mapped(load_id, plan.spec, result)
-            stages["lineage"] += time.perf_counter() - t
-            for out in result.outputs:
-                t = time.perf_counter()
-                loaded = dest.load(out.entity, out.table, key=out.key, write=out.write, load_id=load_id)
-                stages["load"] += time.perf_counter() - t
-                counts["loaded"] += loaded.rows
-                counts["superseded"] += loaded.superseded
-                t = time.perf_counter()
-                if store is not None:
-                    store.append_loaded(load_id, dest.name, out.entity, out.table, key=out.key)
-                stages["lineage"] += time.perf_counter() - t
-        t = time.perf_counter()
-        if store is not None:
-            store.commit(load_id)
-        stages["lineage"] += time.perf_counter() - t
+        reports = run_integration("erp_orders", home, mappings)
         seconds = time.perf_counter() - t0
+    stages: dict[str, float] = {}
+    counts = {"read": 0, "mapped": 0, "quarantined": 0, "filtered": 0, "loaded": 0, "superseded": 0, "loads": 0}
+    for r in reports:
+        for k, v in r.timings.items():
+            stages[k] = stages.get(k, 0.0) + v
+        counts["read"] += r.read
+        counts["loads"] += 1 if r.targets else 0
+        for t in r.targets:
+            for k in ("mapped", "quarantined", "filtered", "loaded", "superseded"):
+                counts[k] += getattr(t, k)
+    stages["other (status, cursor, reports)"] = seconds - sum(stages.values())
+    reconciles = all(r.reconciles for r in reports if r.targets)
     return {"seconds": seconds, "rows": counts["read"], "stages": stages, "counts": counts, "missing": missing,
-            "destination": getattr(dest, "name", "?")}
+            "destination": reports[0].destination if reports else "?", "reconciles": reconciles}
 
 
 PARTS = {
@@ -343,7 +261,8 @@ def report(results: dict, rows: int) -> None:
     if "seconds" in w and base:
         print(f"weftline vs ADBC round trip: {w['seconds'] / base:.2f}× (target ≤ 2×)")
     if w.get("counts"):
-        print(f"weftline counts: {w['counts']} → destination {w.get('destination')}")
+        print(f"weftline counts: {w['counts']} → destination {w.get('destination')}; "
+              f"every load reconciles: {w.get('reconciles')}")
     for m in w.get("missing", []):
         print(f"MISSING  {m}")
 

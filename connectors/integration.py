@@ -64,6 +64,7 @@ class Integration:
     destination: str | None = field(repr=False)
     schedule: str | None
     path: Path | None = None
+    load_rows: int = 1_000_000  # a sync's batches go into one load until it holds this many rows (ADR 0207)
     secret_labels: dict[tuple, str] = field(default_factory=dict, repr=False)  # value path → "<env:NAME>"
 
     def __repr__(self) -> str:
@@ -240,7 +241,8 @@ def load_integration(name_or_path: str | os.PathLike, mappings_dir: str | os.Pat
         log.info("integration %s: resolved %d secret reference(s): %s", data["integration"], len(labels),
                  ", ".join(sorted(labels.values())))
     return Integration(name=data["integration"], connector=connector, config=config, streams=streams,
-                       destination=destination, schedule=data.get("schedule"), path=path, secret_labels=labels)
+                       destination=destination, schedule=data.get("schedule"), path=path, secret_labels=labels,
+                       load_rows=int(data.get("load_rows", Integration.load_rows)))
 
 
 def list_integrations(mappings_dir: str | os.PathLike = "mappings") -> list[str]:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from connectors.base.files import write_atomic
 from connectors.base.home import Home
 from connectors.integration import Integration, load_integration
-from connectors.landing import read_landed
+from connectors.landing import landed_parts
 from connectors.state import StateStore
 from weftline.runner import RunReport, _write_quarantine, compile_file, map_spec, new_load_id, stamp_and_land
 
@@ -45,48 +47,105 @@ def pending_loads(home: Home, integration: str) -> list[dict]:
     return [doc for doc in docs if doc.get("integration") == integration and doc.get("status") == "landed"]
 
 
-def _finish(integ: Integration, home: Home, load_id: str, stream: str, read: int, rejected: int,
-            mappings_dir: Path) -> list[RunReport]:
-    landed = read_landed(home, integ.connector, stream, load_id)
-    reports = []
-    for spec_name in integ.streams[stream]:
-        plan = compile_file(mappings_dir / f"{spec_name}.yaml", home)
-        reports.append(map_spec(plan, landed, home, load_id, f"{integ.connector}.{stream}", read, rejected,
-                                integ.destination))
+class _timed_iter:
+    """An iterator that keeps the seconds its last ``next`` took (the source's read of a batch)."""
+
+    def __init__(self, it):
+        self.it, self.seconds = it, 0.0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        t = time.perf_counter()
+        try:
+            return next(self.it)
+        finally:
+            self.seconds = time.perf_counter() - t
+
+
+def _open_load(integ: Integration, plans: list, home: Home, load_id: str, stream: str):
+    from weftline.loads import Load, LoadSession
+
+    return Load([LoadSession(plan, home, load_id, f"{integ.connector}.{stream}", integ.destination) for plan in plans])
+
+
+def _commit(load, home: Home, load_id: str) -> list[RunReport]:
+    reports = load.commit()
     _set_status(home, load_id, status="loaded")
     return reports
 
 
+def _finish(integ: Integration, home: Home, load_id: str, stream: str, read: int, rejected: int,
+            plans: list) -> list[RunReport]:
+    """Map and load every part a crashed run left landed for ``load_id``, as one load."""
+    load = _open_load(integ, plans, home, load_id, stream)
+    for i, part in enumerate(landed_parts(home, integ.connector, stream, load_id)):
+        table = pq.read_table(part)  # the run's counts go with the first part
+        load.add(table, read if i == 0 else table.num_rows, rejected if i == 0 else 0)
+    return _commit(load, home, load_id)
+
+
 def run_integration(name: str, home: Home | None = None, mappings_dir: str | Path = "mappings",
                     max_batches: int | None = None) -> list[RunReport]:
-    """One sync: finish loads a crash left behind, then read what is new."""
+    """One sync: finish loads a crash left behind, then read what is new.
+
+    The connector's batches land as parts of one load until it holds ``load_rows`` rows; each part
+    is mapped and staged as it lands and the load commits once (docs/adr/0207). The cursor advances
+    after each part has landed, so a crash re-reads nothing and the next run finishes the load.
+    """
     home = home or Home()
     mappings_dir = Path(mappings_dir)
     integ = load_integration(name, mappings_dir, home=home)
+    plans = {stream: [compile_file(mappings_dir / f"{spec}.yaml", home) for spec in specs]
+             for stream, specs in integ.streams.items()}  # compiled once for the run
     reports: list[RunReport] = []
     for doc in pending_loads(home, integ.name):
         log.warning("finishing load %s of %s.%s left landed by an earlier run", doc["load_id"], integ.name, doc["stream"])
-        reports += _finish(integ, home, doc["load_id"], doc["stream"], doc["read"], doc["rejected"], mappings_dir)
+        reports += _finish(integ, home, doc["load_id"], doc["stream"], doc["read"], doc["rejected"],
+                           plans[doc["stream"]])
     if integ.connector == "iot_mqtt":  # push-style: `weftline stream` lands; a run maps what was landed
         return reports + drain_landed(name, home, mappings_dir)
     source = integ.source(home)
     states = StateStore(home)
     for stream in integ.streams:
-        for i, batch in enumerate(source.read(stream, states.get(integ.name, stream))):
-            if max_batches is not None and i >= max_batches:
-                break
-            load_id = new_load_id()
-            _write_quarantine(home, integ.connector, stream, load_id, "rejected", batch.rejected)
-            if batch.table.num_rows == 0:
-                states.set(integ.name, stream, batch.state)
-                reports.append(RunReport(load_id, "-", "-", f"{integ.connector}.{stream}", read=batch.read_count,
-                                         rejected=batch.rejected.num_rows))
-                continue
-            stamp_and_land(batch.table, home, integ.connector, stream, load_id)
-            _set_status(home, load_id, integration=integ.name, stream=stream, status="landed",
-                        read=batch.read_count, rejected=batch.rejected.num_rows)
-            states.set(integ.name, stream, batch.state)  # only now: the batch is durable
-            reports += _finish(integ, home, load_id, stream, batch.read_count, batch.rejected.num_rows, mappings_dir)
+        load_id, load, rows, read, rejected = None, None, 0, 0, 0
+        try:
+            batches = _timed_iter(enumerate(source.read(stream, states.get(integ.name, stream))))
+            for i, batch in batches:
+                if max_batches is not None and i >= max_batches:
+                    break
+                if batch.table.num_rows == 0:
+                    lid = load_id or new_load_id()
+                    _write_quarantine(home, integ.connector, stream, lid, f"rejected-{i:05d}", batch.rejected)
+                    states.set(integ.name, stream, batch.state)
+                    reports.append(RunReport(lid, "-", "-", f"{integ.connector}.{stream}", read=batch.read_count,
+                                             rejected=batch.rejected.num_rows))
+                    continue
+                if load_id is None:
+                    lid = new_load_id()
+                    load = _open_load(integ, plans[stream], home, lid, stream)
+                    load_id, rows, read, rejected = lid, 0, 0, 0
+                load.time("read", batches.seconds)
+                t = time.perf_counter()
+                _write_quarantine(home, integ.connector, stream, load_id, f"rejected-{i:05d}", batch.rejected)
+                stamped, _ = stamp_and_land(batch.table, home, integ.connector, stream, load_id)
+                read, rejected = read + batch.read_count, rejected + batch.rejected.num_rows
+                _set_status(home, load_id, integration=integ.name, stream=stream, status="landed",
+                            read=read, rejected=rejected)
+                states.set(integ.name, stream, batch.state)  # only now: the part is durable
+                load.time("land", time.perf_counter() - t)
+                load.add(stamped, batch.read_count, batch.rejected.num_rows)
+                rows += stamped.num_rows
+                if rows >= integ.load_rows:
+                    reports += _commit(load, home, load_id)
+                    load_id = None
+            if load_id is not None:
+                reports += _commit(load, home, load_id)
+        except BaseException:
+            if load_id is not None:  # what landed stays; the next run finishes the load from the landing zone
+                load.abort()
+            raise
     return reports
 
 

@@ -62,6 +62,7 @@ class RunReport:
     landing: str = ""
     quarantine: list[str] = field(default_factory=list)
     absorbed: int = 0  # stateful specs: events taken into keyed state (the targets count the incidents derived)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (read, land, map, load, lineage, …)
 
     @property
     def reconciles(self) -> bool:

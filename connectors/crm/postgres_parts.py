@@ -1,17 +1,25 @@
-"""One load of many parts into PostgreSQL, written into the targets once, at commit.
+"""One load of many parts into PostgreSQL, in one transaction that commits with the load.
 
 Upserting part by part costs a join against the whole target per part, so a sync of N rows in
-parts of B rows costs O(N²/B) (measured: 37 s of a 1 M-row ERP sync). Here (docs/adr/0207):
+parts of B rows costs O(N²/B) (measured: 37 s of a 1 M-row ERP sync). Here (docs/adr/0207), on
+one ADBC connection whose transaction stays open until :meth:`PostgresPartLoad.commit`:
 
-- each part is checked and shaped as a one-part load is (:func:`connectors.crm.batch.prepare`),
-  numbered with ``_wl_seq``, and COPYed (ADBC, binary) into a temporary table of its own — on a
-  background thread, so the runner reads and maps the next part while PostgreSQL takes this one;
-  missing tables and columns are created by dlt first, exactly as for a one-part load;
-- the key and ``_wl_seq`` of every upserted part are kept (a few bytes a row); at commit the rows
-  a later part superseded are known without asking the server;
-- ``commit`` writes every entity of the load in **one transaction**: ``INSERT … SELECT`` when the
-  target was empty, else one ``MERGE`` (an anti-join drops the superseded rows); JIT off, a
-  ``work_mem`` that keeps the hash join in memory. Nothing of the load is visible before it.
+- each part is checked and shaped as a one-part load is (:func:`connectors.crm.batch.prepare`)
+  and COPYed (binary) on a background thread, so the runner reads and maps the next part while
+  PostgreSQL takes this one;
+- **direct**: while no key of the part was seen earlier in the load and the target was empty when
+  the load began (or the write is an append), the part is COPYed straight into the target — the
+  rows stay invisible to everyone else until the commit;
+- **staged**: otherwise (a key repeats across parts, the target already has rows, a type must be
+  cast) the entity's parts from then on are staged: upserted rows wait in memory, one row per key
+  (the last), and go into a temporary table when that buffer passes 64 MB or at commit; appended
+  rows go into temporary tables as they come. Rows are numbered by ``_wl_seq``; at commit the rows
+  a later staged part superseded are dropped (known from the kept keys, without asking the
+  server) and one ``INSERT … SELECT`` or ``MERGE`` writes the rest (JIT off, a ``work_mem`` that
+  keeps the hash join in memory);
+- a new column in a later part: dlt must ``ALTER`` the table, which waits for this transaction,
+  so the parts so far are committed first (the only case where a load becomes visible in two
+  steps; lineage recovery covers it like a crash between them).
 
 >>> _union(["wl_p1", "wl_p2"], {"wl_p1": {"k", "v"}, "wl_p2": {"k"}}, ["k", "v"], {"v": "bigint"})
 'SELECT "k", "v" FROM wl_p1 UNION ALL SELECT "k", NULL::bigint AS "v" FROM wl_p2'
@@ -24,13 +32,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.base.hashing import sha256_hex
 from connectors.base.identity import key_text
 from connectors.base.reserved import WriteDisposition
 from connectors.crm import postgres_fast as fast
-from connectors.crm.batch import check_names, prepare
+from connectors.crm.batch import check_names, keep_last, prepare
 from connectors.crm.destination import LoadResult
 from connectors.crm.evolution import check_types
 from connectors.crm.nested import nested_to_json
@@ -39,7 +49,8 @@ from connectors.errors import ConfigError
 log = logging.getLogger(__name__)
 SEQ = "_wl_seq"
 MAX_PENDING = 2  # parts waiting for their COPY: bounds the memory the background thread holds
-COMMIT_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '256MB'")
+BUFFER_BYTES = 64 << 20  # staged upsert rows kept (deduplicated) in memory before they are COPYed
+SESSION_SETTINGS = ("SET jit = off", "SET temp_buffers = '256MB'", "SET work_mem = '256MB'")
 
 
 @dataclass
@@ -47,23 +58,33 @@ class _Entity:
     key: list[str]
     write: WriteDisposition
     columns: dict[str, str]  # the target's columns and types (after any DDL)
-    empty: bool  # the target held no rows when the load began
+    empty: bool  # upsert: the target held no rows when the load began
+    seen: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))  # key hashes copied direct
     parts: list[str] = field(default_factory=list)  # staging tables, in order
     part_columns: dict[str, set[str]] = field(default_factory=dict)
-    names: list[str] = field(default_factory=list)  # every column any part had, first-seen order
-    keys: list[pa.Table] = field(default_factory=list)  # (key text, seq) of each upserted part
+    names: list[str] = field(default_factory=list)  # every staged column, first-seen order
+    keys: list[pa.Table] = field(default_factory=list)  # (key text, seq) of each staged upsert part
     rows: int = 0
-    superseded: int = 0  # within parts (prepare); across parts is added at commit
+    superseded: int = 0  # within parts (prepare); across staged parts is added at commit
+
+    buffer: pa.Table | None = None  # staged upsert rows not yet COPYed: the last row of each key
+
+    @property
+    def staged(self) -> bool:
+        return bool(self.parts) or self.buffer is not None
 
 
 class PostgresPartLoad:
-    """A staged load on one ADBC connection; see the module docstring."""
+    """A load of several parts on one ADBC connection; see the module docstring."""
 
     def __init__(self, dest: Any, load_id: str):
         self.dest, self.load_id = dest, load_id
         self.con = dest._connect()
+        with self.con.cursor() as cur:
+            for setting in SESSION_SETTINGS:  # temp_buffers: before the session's first temporary table
+                cur.execute(setting)
         self._entities: dict[str, _Entity] = {}
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="wl-pg-stage")
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="wl-pg-load")
         self._pending: list[Future] = []
         self._seq = 0
         self._closed = False
@@ -75,11 +96,38 @@ class PostgresPartLoad:
         check_names([entity])
         batch, superseded = prepare(nested_to_json(table), key, write, self.load_id)
         if not fast.carries(batch.schema):
-            raise ConfigError(f"{entity}: a column type the staged PostgreSQL load cannot COPY "
+            raise ConfigError(f"{entity}: a column type the PostgreSQL load cannot COPY "
                               f"({batch.schema}); load it with ?fast_path=false")
         self._wait(MAX_PENDING - 1)
         e = self._entity(entity, batch, key, write)
         check_types(entity, fast.as_dlt_columns(e.columns), batch.schema)
+        e.rows += batch.num_rows
+        e.superseded += superseded
+        if batch.num_rows == 0:
+            return
+        if not e.staged and self._direct(e, batch):
+            self._pending.append(self._pool.submit(self._copy, entity, batch, False))
+            return
+        if write == "upsert":  # keep the last row per key in memory; COPY only what survives
+            self._buffer(entity, e, batch)
+            return
+        self._stage(entity, e, batch)
+
+    def _buffer(self, entity: str, e: _Entity, batch: pa.Table) -> None:
+        both = batch if e.buffer is None else pa.concat_tables([e.buffer, batch], promote_options="permissive")
+        e.buffer = keep_last(both, e.key)
+        e.superseded += both.num_rows - e.buffer.num_rows
+        e.rows -= both.num_rows - e.buffer.num_rows
+        if e.buffer.nbytes > BUFFER_BYTES:
+            self._flush(entity, e)
+
+    def _flush(self, entity: str, e: _Entity) -> None:
+        if e.buffer is not None and e.buffer.num_rows:
+            self._stage(entity, e, e.buffer.combine_chunks())
+        e.buffer = None
+
+    def _stage(self, entity: str, e: _Entity, batch: pa.Table) -> None:
+        """COPY a part into a temporary table of its own (numbered rows, for the commit's dedup)."""
         seq = pa.array(range(self._seq, self._seq + batch.num_rows), pa.int64())
         self._seq += batch.num_rows
         batch = batch.append_column(SEQ, seq)
@@ -87,11 +135,25 @@ class PostgresPartLoad:
         e.parts.append(name)
         e.part_columns[name] = set(batch.column_names)
         e.names += [c for c in batch.column_names if c not in e.names]
-        e.rows += batch.num_rows
-        e.superseded += superseded
-        if write == "upsert":
-            e.keys.append(pa.table({"k": key_text(batch, key), SEQ: seq}))
-        self._pending.append(self._pool.submit(self._copy, name, batch))
+        if e.write == "upsert":
+            e.keys.append(pa.table({"k": key_text(batch, e.key), SEQ: seq}))
+        log.debug("crm %s: load %s stages %s into %s", self.dest.name, self.load_id, entity, name)
+        self._pending.append(self._pool.submit(self._copy, name, batch, True))
+
+    def _direct(self, e: _Entity, batch: pa.Table) -> bool:
+        """May this part go straight into the target? Then its keys are remembered."""
+        if not fast.exact(batch.schema, e.columns):
+            return False
+        if e.write != "upsert":
+            return True
+        if not e.empty:
+            return False
+        h = _hashes(key_text(batch, e.key))  # sorted, unique
+        at = np.searchsorted(e.seen, h)
+        if len(e.seen) and (e.seen[np.minimum(at, len(e.seen) - 1)] == h).any():
+            return False
+        e.seen = np.insert(e.seen, at, h)  # still sorted: one copy of the seen keys, no sort
+        return True
 
     def _entity(self, entity: str, batch: pa.Table, key: list[str], write: WriteDisposition) -> _Entity:
         """The entity's state; creates the table or its new columns first (dlt, in this thread)."""
@@ -101,15 +163,20 @@ class PostgresPartLoad:
         if e is not None and set(batch.column_names) <= set(e.columns):
             return e
         self._wait(0)  # the connection is free: no COPY is running
-        if e is not None:
+        if e is not None:  # a column appears mid-load: dlt's ALTER would wait for our transaction
+            log.warning("crm %s: load %s commits its parts so far before %s gets new columns",
+                        self.dest.name, self.load_id, entity)
+            self.con.commit()
             e.columns = self._ddl(entity, batch, key, write)
             return e
         columns = self._columns(entity)
-        if not set(batch.column_names) <= set(columns):
+        if not set(batch.column_names) <= set(columns):  # this transaction holds no lock on it yet
             columns = self._ddl(entity, batch, key, write)
+        target = f"{fast.q(self.dest.dataset)}.{fast.q(entity)}"
         with self.con.cursor() as cur:
-            empty = write != "upsert" or fast._empty(cur, f"{fast.q(self.dest.dataset)}.{fast.q(entity)}")
-        self.con.commit()  # hold no lock on the target between parts (dlt may need to ALTER it)
+            if write == "replace":
+                cur.execute(f"DELETE FROM {target}")
+            empty = write == "upsert" and fast._empty(cur, target)
         e = self._entities[entity] = _Entity(key, write, columns, empty)
         return e
 
@@ -118,17 +185,17 @@ class PostgresPartLoad:
         while len(self._pending) > keep:
             self._pending.pop(0).result()
 
-    def _copy(self, name: str, batch: pa.Table) -> None:
-        """COPY one part into its temporary table (the background thread; ADBC releases the GIL)."""
+    def _copy(self, name: str, batch: pa.Table, temporary: bool) -> None:
+        """COPY one part (the background thread; ADBC releases the GIL). Nothing commits here."""
         with self.con.cursor() as cur:
-            cur.adbc_ingest(name, batch, mode="create", temporary=True)
-        self.con.commit()  # a temporary table lives for the session; its rows are ours alone
+            if temporary:
+                cur.adbc_ingest(name, batch, mode="create", temporary=True)
+            else:
+                cur.adbc_ingest(name, batch, mode="append", db_schema_name=self.dest.dataset)
 
     def _columns(self, entity: str) -> dict[str, str]:
         with self.con.cursor() as cur:
-            cols = fast.table_columns(cur, self.dest.dataset, entity)
-        self.con.commit()
-        return cols
+            return fast.table_columns(cur, self.dest.dataset, entity)
 
     def _ddl(self, entity: str, data: pa.Table, key: list[str], write: WriteDisposition) -> dict[str, str]:
         """Let dlt create the table or add the columns (an empty slice: DDL only), as a one-part load does."""
@@ -144,21 +211,25 @@ class PostgresPartLoad:
     # -- commit --------------------------------------------------------------------------------
     def commit(self) -> dict[str, LoadResult]:
         try:
+            for name, e in self._entities.items():
+                self._flush(name, e)
             self._wait(0)
             dropped = {name: _superseded(e) for name, e in self._entities.items()}
             with self.con.cursor() as cur:
-                for setting in COMMIT_SETTINGS:
-                    cur.execute(setting)
                 for name, e in self._entities.items():
-                    self._write(cur, name, e, dropped[name])
+                    if e.staged:
+                        self._write(cur, name, e, dropped[name])
             self.con.commit()
         except BaseException:
             self.abort()
             raise
         self._close()
-        return {name: LoadResult(self.dest.name, name, name, self.load_id, e.rows - len(dropped[name]),
-                                 e.superseded + len(dropped[name]), path="fast")
-                for name, e in self._entities.items()}
+        out = {}
+        for name, e in self._entities.items():
+            gone = len(dropped[name]) + _overwritten(e)
+            out[name] = LoadResult(self.dest.name, name, name, self.load_id, e.rows - gone, e.superseded + gone,
+                                   path="fast")
+        return out
 
     def _write(self, cur: Any, entity: str, e: _Entity, dropped: pa.Array) -> None:
         target = f"{fast.q(self.dest.dataset)}.{fast.q(entity)}"
@@ -168,17 +239,15 @@ class PostgresPartLoad:
             cur.adbc_ingest("wl_dropped", pa.table({"seq": dropped}), mode="replace", temporary=True)
             source = f"SELECT * FROM ({source}) AS u WHERE NOT EXISTS (SELECT 1 FROM wl_dropped d WHERE d.seq = u.{SEQ})"
         names = ", ".join(fast.q(c) for c in cols)
-        if e.write == "replace":
-            cur.execute(f"DELETE FROM {target}")
-        if e.write != "upsert" or (e.empty and fast._empty(cur, target)):
+        if e.write != "upsert" or (e.empty and not len(e.seen)):
             cur.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM ({source}) AS s")
-        else:
+        else:  # the target has rows: earlier loads', or this load's direct parts
             cur.execute(fast.merge_sql(target, f"({source})", e.key, cols, list(e.columns)))
-        log.debug("crm %s: load %s into %s from %d parts", self.dest.name, self.load_id, entity, len(e.parts))
+        log.debug("crm %s: load %s writes %d staged parts into %s", self.dest.name, self.load_id, len(e.parts), entity)
 
     # -- ending --------------------------------------------------------------------------------
     def abort(self) -> None:
-        """Nothing of the load reached the targets: drop the staging tables with the session."""
+        """Nothing of the load reached the targets (but parts committed before a mid-load DDL)."""
         if self._closed:
             return
         for f in self._pending:
@@ -199,8 +268,30 @@ class PostgresPartLoad:
             log.debug("closing the load connection: %s", exc)
 
 
+def _hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """64-bit hashes of key texts: the first 16 hex digits of their sha256 (sorted, unique).
+
+    A collision only sends a part down the staged path, which is correct for any part."""
+    hexed = sha256_hex([keys], length=16)
+    digits = np.frombuffer(hexed.buffers()[2], np.uint8)[: 16 * len(hexed)].reshape(-1, 16)
+    nibbles = np.where(digits >= 97, digits - 87, digits - 48).astype(np.uint64)
+    out = np.zeros(len(hexed), np.uint64)
+    for i in range(16):  # over the 16 digit positions, not the rows
+        out = (out << np.uint64(4)) | nibbles[:, i]
+    return np.unique(out)
+
+
+def _overwritten(e: _Entity) -> int:
+    """Rows a direct part wrote that a staged part of the same load replaced (same key)."""
+    if not len(e.seen) or not e.keys:
+        return 0
+    h = _hashes(pc.unique(pa.concat_tables(e.keys).column("k").combine_chunks()))
+    at = np.minimum(np.searchsorted(e.seen, h), len(e.seen) - 1)
+    return int((e.seen[at] == h).sum())
+
+
 def _superseded(e: _Entity) -> pa.Array:
-    """``_wl_seq`` of the upserted rows a later part replaced (same key), or an empty array."""
+    """``_wl_seq`` of the staged upsert rows a later staged part replaced (same key), or an empty array."""
     if len(e.keys) < 2:
         return pa.array([], pa.int64())
     keys = pa.concat_tables(e.keys)

@@ -6,15 +6,19 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import duckdb
+import pytest
+import yaml
 
 from connectors.erp_sql.sample.seed import ensure_sample_erp
 from weftline.integrations import pending_loads, run_integration
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = ROOT / "mappings"
+PG = "postgresql://postgres:x@127.0.0.1:5432/test"
 
 
 def crm_rows(home, table: str) -> list[tuple]:
@@ -48,28 +52,60 @@ def test_sync_then_incremental_rerun_reads_nothing_new(home):
     assert crm_rows(home, "account_order") == rows
 
 
-def test_kill_between_landing_and_loading_is_repaired_by_the_next_run(home, tmp_path):
+@pytest.fixture
+def crm_url(request):
+    """None (the embedded DuckDB) or a fresh schema on the real PostgreSQL, dropped afterwards."""
+    if request.param == "duckdb":
+        yield None
+        return
+    schema = f"wl_integ_{uuid.uuid4().hex[:10]}"
+    yield f"{PG}?schema={schema}"
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(PG) as con, con.cursor() as cur:
+        for name in (schema, f"{schema}_staging"):
+            cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        con.commit()
+
+
+def crm_order_refs(home, url) -> list[str]:
+    from connectors.crm import open_destination
+
+    t = open_destination(home, url).read("account_order")
+    return sorted(t.column("order_ref").to_pylist()) if t.num_rows else []
+
+
+@pytest.mark.parametrize("step,crm_url", [("add", "duckdb"), ("commit", "duckdb"), ("commit", "postgres")],
+                         indirect=["crm_url"])
+def test_kill_between_landing_and_loading_is_repaired_by_the_next_run(home, tmp_path, step, crm_url, monkeypatch):
+    """``add``: the process dies after the first part landed and the cursor moved, before it was mapped;
+    ``commit``: after every part was mapped and staged, before the load committed (PostgreSQL stages the
+    parts, so nothing of the load is in the CRM; DuckDB loaded them part by part)."""
     url = ensure_sample_erp(home)
+    env = {"WEFTLINE_SUBJECT_KEY": "k", "PATH": "/usr/bin:/bin", **({"WEFTLINE_CRM_URL": crm_url} if crm_url else {})}
     child = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
         from connectors.base.home import Home
         import weftline.integrations as wi
+        import weftline.loads as wl
         def die(*a, **k):
-            os._exit(137)          # the process dies after the batch landed and the cursor moved
-        wi._finish = die
+            os._exit(137)
+        setattr(wl.Load, {step!r}, die)
         wi.run_integration("erp_orders", Home({str(home.root)!r}), {str(MAPPINGS)!r})
     """)
-    proc = subprocess.run([sys.executable, "-c", child], env={"WEFTLINE_SUBJECT_KEY": "k", "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 137, proc.stderr
     assert len(pending_loads(home, "erp_orders")) == 1
-    assert not home.crm_duckdb.exists() or not crm_rows_safe(home)
+    if step == "add" or crm_url:
+        assert crm_order_refs(home, crm_url) == []
+    if crm_url:
+        monkeypatch.setenv("WEFTLINE_CRM_URL", crm_url)
     reports = run_integration("erp_orders", home, MAPPINGS)
     assert pending_loads(home, "erp_orders") == []
-    rows = crm_rows(home, "account_order")
-    assert len(rows) == erp_order_count(url) == len({r[0] for r in rows})
-    assert all(r.reconciles for r in reports if r.targets)
+    refs = crm_order_refs(home, crm_url)
+    assert len(refs) == erp_order_count(url) == len(set(refs))
+    assert reports and all(r.reconciles for r in reports if r.targets)
 
 
 def crm_rows_safe(home):
@@ -77,3 +113,29 @@ def crm_rows_safe(home):
         return crm_rows(home, "account_order")
     except duckdb.Error:
         return []
+
+
+def test_a_sync_in_many_parts_and_loads_reconciles_and_matches_one_in_a_single_part(home, tmp_path):
+    """Batches of 7 rows in loads of at most 20 rows: every load holds several parts, and the CRM ends
+    exactly as after a sync in one part; each load's report reconciles."""
+    ensure_sample_erp(home)
+    doc = yaml.safe_load((MAPPINGS / "erp_orders.integration.yaml").read_text())
+    doc["source"]["config"]["batch_size"] = 7
+    doc["load_rows"] = 20
+    small = tmp_path / "mappings"
+    small.mkdir()
+    for p in MAPPINGS.glob("erp_order_to_account*.yaml"):
+        (small / p.name).write_text(p.read_text())
+    (small / "erp_orders.integration.yaml").write_text(yaml.safe_dump(doc))
+    reports = run_integration("erp_orders", home, small)
+    loads = [r for r in reports if r.targets]
+    assert len(loads) >= 2 and all(r.reconciles for r in loads)
+    assert all(r.read <= 20 + 6 for r in loads)  # a load closes at the first part that reaches 20 rows
+    parts = {r.load_id: len(list(home.landing.glob(f"erp_sql/orders/{r.load_id}/part-*.parquet"))) for r in loads}
+    assert list(parts.values())[:-1] == [3] * (len(parts) - 1), parts  # 7 + 7 + 7 ≥ 20; the last takes the rest
+    many = crm_rows(home, "account_order")
+    one = type(home)(tmp_path / "one")
+    ensure_sample_erp(one)
+    run_integration("erp_orders", one, MAPPINGS)
+    assert [r[:2] for r in many] == [r[:2] for r in crm_rows(one, "account_order")]
+    assert {r[2] for r in many} == set(parts)  # every row carries the load id of its load

@@ -115,3 +115,22 @@ def test_generic_destinations_load_part_by_part(home, batch):
     got = load.commit()
     assert rows(dest.read("lead")) == expected(batch)
     assert got["lead"].rows + got["lead"].superseded == sum(t.num_rows for e, t, _ in parts(batch) if e == "lead")
+
+
+def test_parts_with_new_keys_go_straight_into_an_empty_target_unseen_until_commit(home, batch, pg_url):
+    dest = open_destination(home, pg_url())
+    dest.load("lead", batch([1], "L0").slice(0, 0), load_id="L0", **UPSERT)  # the table exists, empty
+    load = open_load(dest, "L1")
+    load.add("lead", batch([1, 2], "L1"), **UPSERT)
+    load.add("lead", batch([3, 4], "L1"), **UPSERT)
+    load._wait(0)
+    e = load._entities["lead"]
+    assert not e.staged and len(e.seen) == 4  # both parts were COPYed into the target itself
+    assert dest.read("lead").num_rows == 0  # another connection sees nothing yet
+    load.add("lead", batch([4, 5], "L1", email=["n4@example.org", "n5@example.org"]), **UPSERT)  # 4 again
+    assert load._entities["lead"].staged
+    got = load.commit()["lead"]
+    by_key = {r["external_id"]: r["email"] for r in dest.read("lead").to_pylist()}
+    assert by_key == {"WEB-1": "user1@example.org", "WEB-2": "user2@example.org", "WEB-3": "user3@example.org",
+                      "WEB-4": "n4@example.org", "WEB-5": "n5@example.org"}
+    assert (got.rows, got.superseded) == (5, 1)
