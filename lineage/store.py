@@ -28,7 +28,6 @@ The runner calls, in order (see docs/adr/0100-lineage-consistency.md)::
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import uuid
@@ -38,11 +37,11 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from connectors.base.home import Home
 from lineage import destination as dest_mod
 from lineage import edges as E
+from lineage import segment_file
 from lineage.blobs import LocalBlobs, S3Blobs
 from lineage.index import DuckIndex, PostgresIndex
 from lineage.ledger import Ledger, PostgresLedger, SqliteLedger, now_text
@@ -52,9 +51,6 @@ log = logging.getLogger(__name__)
 
 ENV_URL = "WEFTLINE_LINEAGE_URL"  # postgresql://… for the ledger + index of many workers
 ENV_SEGMENTS = "WEFTLINE_LINEAGE_SEGMENTS"  # s3://bucket/prefix for the segment files
-# dictionary-encode only the columns with few distinct values (ids and hashes would just waste the attempt)
-_LOW_CARDINALITY = ("step", "load_id", "source_system", "stream", "spec_id", "spec_version", "rules", "reason",
-                    "destination", "entity", "at")
 
 
 @dataclass
@@ -109,10 +105,7 @@ class Store:
         return rec
 
     def _put_segment(self, file: str, edges: pa.Table) -> int:
-        buf = io.BytesIO()
-        low = list(_LOW_CARDINALITY)  # min/max statistics of random ids and hashes help no reader either
-        pq.write_table(edges, buf, compression="zstd", use_dictionary=low, write_statistics=low)
-        data = buf.getvalue()
+        data = segment_file.write(edges)  # hex ids as bytes in the file (ADR 0107)
         self.blobs.put(file, data)
         return len(data)
 
@@ -150,7 +143,7 @@ class Store:
         return out
 
     def read_segment(self, seg: dict) -> pa.Table:
-        return pq.read_table(io.BytesIO(self.blobs.get(seg["file"])))
+        return segment_file.read(self.blobs.get(seg["file"]))
 
     def spec_text(self, spec_id: str, version_hash: str) -> str | None:
         return self.ledger.spec_text(spec_id, version_hash)
