@@ -6,6 +6,8 @@
  * docs/adr/0102: per column "n" when null, else "v" + the value as text (integers in decimal,
  * timestamps as integer microseconds since the epoch), the columns joined by U+001F.
  * node_hashes: node = SHA-256(0x01 || left || right) for m pairs of 32-byte digests.
+ * hex_decode / hex_encode: lower-case hex text <-> bytes, for the binary id columns of segment files
+ * (lineage/segment_file.py, docs/adr/0107); the leaf text above is always the hex text.
  */
 #include <openssl/sha.h>
 #include <stdint.h>
@@ -78,5 +80,35 @@ void node_hashes(const uint8_t *pairs, int64_t m, uint8_t *out) {
         SHA256_Update(&ctx, &one, 1);
         SHA256_Update(&ctx, pairs + 64 * i, 64);
         SHA256_Final(out + 32 * i, &ctx);
+    }
+}
+
+/* n bytes from 2n lower-case hex characters; returns the index of the first character pair that is
+ * not lower-case hex (the caller then keeps the column as text), or -1 when all were. */
+static const int16_t NIBBLE[256] = {
+    [0 ... 255] = 256,  /* not lower-case hex (a GNU range designator: this file is built by gcc) */
+    ['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7, ['8'] = 8, ['9'] = 9,
+    ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+};
+
+int64_t hex_decode(const uint8_t *src, int64_t n, uint8_t *dst) {
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {  /* branch-free; a bad character is looked for only at the end */
+        int v = (NIBBLE[src[2 * i]] << 4) | NIBBLE[src[2 * i + 1]];
+        bad |= v;
+        dst[i] = (uint8_t)v;
+    }
+    if (!(bad & 0x1100)) return -1;
+    for (int64_t i = 0; i < n; i++)
+        if ((NIBBLE[src[2 * i]] | NIBBLE[src[2 * i + 1]]) & 256) return i;
+    return -1;
+}
+
+/* 2n lower-case hex characters from n bytes. */
+void hex_encode(const uint8_t *src, int64_t n, uint8_t *dst) {
+    static const char digits[] = "0123456789abcdef";
+    for (int64_t i = 0; i < n; i++) {
+        dst[2 * i] = (uint8_t)digits[src[i] >> 4];
+        dst[2 * i + 1] = (uint8_t)digits[src[i] & 15];
     }
 }

@@ -28,7 +28,6 @@ The runner calls, in order (see docs/adr/0100-lineage-consistency.md)::
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import uuid
@@ -38,11 +37,11 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from connectors.base.home import Home
 from lineage import destination as dest_mod
 from lineage import edges as E
+from lineage import segment_file
 from lineage.blobs import LocalBlobs, S3Blobs
 from lineage.index import DuckIndex, PostgresIndex
 from lineage.ledger import Ledger, PostgresLedger, SqliteLedger, now_text
@@ -52,9 +51,19 @@ log = logging.getLogger(__name__)
 
 ENV_URL = "WEFTLINE_LINEAGE_URL"  # postgresql://… for the ledger + index of many workers
 ENV_SEGMENTS = "WEFTLINE_LINEAGE_SEGMENTS"  # s3://bucket/prefix for the segment files
-# dictionary-encode only the columns with few distinct values (ids and hashes would just waste the attempt)
-_LOW_CARDINALITY = ("step", "load_id", "source_system", "stream", "spec_id", "spec_version", "rules", "reason",
-                    "destination", "entity", "at")
+
+
+@dataclass
+class Prepared:
+    """A segment whose files are written (:meth:`Store.prepare`) but which is not in the ledger yet."""
+
+    load_id: str
+    segment_id: str
+    file: str
+    edges: pa.Table
+    bytes: int
+    root: bytes
+    leaves_sha256: str
 
 
 @dataclass
@@ -78,6 +87,11 @@ class Store:
 
     def append(self, load_id: str, edges: pa.Table) -> dict | None:
         """Write one segment of ``edges`` and chain it; returns its ledger row (None if empty)."""
+        return self.record(self.prepare(load_id, edges))
+
+    def prepare(self, load_id: str, edges: pa.Table) -> Prepared | None:
+        """The per-edge half of :meth:`append`: the segment and leaf files written and durable, the Merkle
+        root computed; nothing in the ledger yet (an unrecorded file is ignored by every reader)."""
         if edges.num_rows == 0:
             return None
         edges = edges.select(E.EDGE_SCHEMA.names).cast(E.EDGE_SCHEMA)
@@ -90,29 +104,31 @@ class Store:
             leaf_bytes = leaves.tobytes()
             self.blobs.put(file + ".leaves", leaf_bytes)
             data_size = written.result()
+        return Prepared(load_id, segment_id, file, edges, data_size, root, hashlib.sha256(leaf_bytes).hexdigest())
+
+    def record(self, prep: Prepared | None) -> dict | None:
+        """The ledger half of :meth:`append`: chain a prepared segment after the current head."""
+        if prep is None:
+            return None
         with self.ledger.tx(lock=True) as cur:
             seq, prev = self.ledger.head(cur)
-            cur.execute("SELECT state FROM loads WHERE load_id = ?", [load_id])
+            cur.execute("SELECT state FROM loads WHERE load_id = ?", [prep.load_id])
             row = cur.fetchone()
             rec = {
-                "seq": seq + 1, "segment_id": segment_id, "file": file, "load_id": load_id,
-                "rows": edges.num_rows, "bytes": data_size, "merkle_root": root.hex(), "prev_root": prev,
-                "chained_root": chain(bytes.fromhex(prev), root).hex(),
-                "leaves_sha256": hashlib.sha256(leaf_bytes).hexdigest(),
+                "seq": seq + 1, "segment_id": prep.segment_id, "file": prep.file, "load_id": prep.load_id,
+                "rows": prep.edges.num_rows, "bytes": prep.bytes, "merkle_root": prep.root.hex(), "prev_root": prev,
+                "chained_root": chain(bytes.fromhex(prev), prep.root).hex(), "leaves_sha256": prep.leaves_sha256,
                 "state": "pending" if row and row[0] == "pending" else "committed", "created_at": now_text(),
             }
             self.ledger.insert_segment(cur, rec)
             if isinstance(self.index, PostgresIndex):
-                self.index.append(rec["seq"], edges, cur)
+                self.index.append(rec["seq"], prep.edges, cur)
             # the embedded DuckIndex catches up lazily, at the next look-up (ADR 0104)
-        log.debug("lineage segment %s: %d edges, root %s", segment_id, rec["rows"], rec["merkle_root"])
+        log.debug("lineage segment %s: %d edges, root %s", prep.segment_id, rec["rows"], rec["merkle_root"])
         return rec
 
     def _put_segment(self, file: str, edges: pa.Table) -> int:
-        buf = io.BytesIO()
-        low = list(_LOW_CARDINALITY)  # min/max statistics of random ids and hashes help no reader either
-        pq.write_table(edges, buf, compression="zstd", use_dictionary=low, write_statistics=low)
-        data = buf.getvalue()
+        data = segment_file.write(edges)  # hex ids as bytes in the file (ADR 0107)
         self.blobs.put(file, data)
         return len(data)
 
@@ -150,7 +166,7 @@ class Store:
         return out
 
     def read_segment(self, seg: dict) -> pa.Table:
-        return pq.read_table(io.BytesIO(self.blobs.get(seg["file"])))
+        return segment_file.read(self.blobs.get(seg["file"]))
 
     def spec_text(self, spec_id: str, version_hash: str) -> str | None:
         return self.ledger.spec_text(spec_id, version_hash)

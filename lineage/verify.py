@@ -19,13 +19,12 @@ row that changed: an altered, deleted, inserted or reordered edge.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from lineage import segment_file
 from lineage.edges import EDGE_SCHEMA
 from lineage.ledger import GENESIS
 from lineage.merkle import chain, first_mismatch, leaf_hashes, root_of
@@ -75,7 +74,7 @@ def _read(store, seg: dict) -> tuple[pa.Table | None, str | None]:
     if store.blobs.size(seg["file"]) is None:
         return None, f"segment file missing ({store.blobs.describe(seg['file'])})"
     try:
-        t = pq.read_table(io.BytesIO(store.blobs.get(seg["file"])))
+        t = segment_file.read(store.blobs.get(seg["file"]))
         return t.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA), None
     except Exception as exc:  # any damage to the file is a finding, not a crash
         return None, f"segment file unreadable: {exc}"

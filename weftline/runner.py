@@ -19,6 +19,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -160,6 +161,69 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
     """
     system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
     received = landed
+    try:
+        from connectors.crm import open_destination
+
+        dest = destination or open_destination(home, destination_url)
+        report.destination = dest.name
+    except Exception as err:
+        raise StageError.wrap("load", load_id, err) from err
+    store = cap = None
+    if lineage:
+        from lineage import open_store
+        from lineage.capture import Capture
+
+        store = open_store(home)
+        store.recover()
+        store.begin(load_id, dest.name)
+        cap = Capture(store, load_id)  # per-edge work on a background thread (docs/adr/0108)
+        cap.received(received)  # hashed and written while the engine maps
+    loading = False  # once the destination was called, only recover() may judge the load
+    try:
+        result, commit_state = _map(plan, landed, received, home, load_id, report, now, cap)
+        q = _write_quarantine(home, system, stream, load_id, f"mapped-{plan.spec.id}", result.quarantine)
+        if q:
+            report.quarantine.append(str(q))
+        _openlineage("START", plan, home, load_id)
+        if cap is not None:
+            cap.mapped(plan.spec, result)
+            cap.durable()  # ADR 0100: received + mapped durable and in the ledger before the destination commits
+        for out in result.outputs:
+            counts = result.counts[out.entity]
+            tc = TargetCounts(out.entity, **counts)
+            job = cap.prepare_loaded(dest.name, out.entity, out.table, out.key) if cap is not None else None
+            loading = True
+            try:
+                loaded = dest.load(out.entity, out.table, key=out.key, write=out.write, load_id=load_id)
+            except Exception as err:
+                raise StageError.wrap("load", load_id, err) from err
+            tc.loaded = loaded.rows
+            tc.superseded = getattr(loaded, "superseded", 0)
+            if cap is not None:
+                cap.loaded(job)  # the loaded segment enters the ledger only after the destination committed
+            report.targets.append(tc)
+        if store is not None:
+            store.commit(load_id)
+    except BaseException:
+        if cap is not None:
+            cap.close()
+            if not loading:  # the destination never saw this load: nothing for recover() to judge
+                store.rollback(load_id)
+        raise
+    finally:
+        if cap is not None:
+            cap.close()
+    if commit_state is not None:
+        commit_state()
+    _openlineage("COMPLETE", plan, home, load_id, counts=result.counts)
+    return result
+
+
+def _map(plan: Plan, landed: pa.Table, received: pa.Table, home: Home, load_id: str, report: RunReport,
+         now: datetime | None, cap) -> tuple[MapResult, Callable[[], None] | None]:
+    """The map stage (stateful events → incidents first, when the spec has state); returns the result and
+    the function that persists the new keyed state once the load committed."""
+    system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
     commit_state = None
     try:
         if plan.spec.stateful:
@@ -169,49 +233,12 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
                 report.quarantine.append(str(q))
             report.rejected += events_q.num_rows
             report.absorbed = received.num_rows - events_q.num_rows  # events taken into keyed state
+            if cap is not None:
+                cap.received(landed)  # the incidents the stateful stage derived
         result = plan.apply(landed, load_id=load_id)
     except Exception as err:
         raise StageError.wrap("map", load_id, err) from err
-    q = _write_quarantine(home, system, stream, load_id, f"mapped-{plan.spec.id}", result.quarantine)
-    if q:
-        report.quarantine.append(str(q))
-    try:
-        from connectors.crm import open_destination
-
-        dest = destination or open_destination(home, destination_url)
-        report.destination = dest.name
-    except Exception as err:
-        raise StageError.wrap("load", load_id, err) from err
-    _openlineage("START", plan, home, load_id)
-    store = None
-    if lineage:
-        from lineage import open_store
-
-        store = open_store(home)
-        store.recover()
-        store.begin(load_id, dest.name)
-        store.append_received(load_id, received)
-        if received is not landed:
-            store.append_received(load_id, landed)  # the incidents the stateful stage derived
-        store.append_mapped(load_id, plan.spec, result)
-    for out in result.outputs:
-        counts = result.counts[out.entity]
-        tc = TargetCounts(out.entity, **counts)
-        try:
-            loaded = dest.load(out.entity, out.table, key=out.key, write=out.write, load_id=load_id)
-        except Exception as err:
-            raise StageError.wrap("load", load_id, err) from err
-        tc.loaded = loaded.rows
-        tc.superseded = getattr(loaded, "superseded", 0)
-        if store is not None:
-            store.append_loaded(load_id, dest.name, out.entity, out.table, key=out.key)
-        report.targets.append(tc)
-    if store is not None:
-        store.commit(load_id)
-    if commit_state is not None:
-        commit_state()
-    _openlineage("COMPLETE", plan, home, load_id, counts=result.counts)
-    return result
+    return result, commit_state
 
 
 def _openlineage(event: str, plan: Plan, home: Home, load_id: str, counts: dict | None = None) -> None:
