@@ -63,6 +63,17 @@ class Capture:
     def mapped(self, spec: Any, result: Any) -> None:
         self._queued.append(self._pool.submit(self.store.append_mapped, self.load_id, spec, result))
 
+    def loaded_pending(self, destination: str, entity: str, table: pa.Table, key: list[str] | None = None) -> None:
+        """A loaded segment queued like the others, for a destination that commits the whole load later
+        (weftline/loads.py): in the ledger as pending before the destination commits, which recovery
+        judges by the destination's rows as for any pending load (ADR 0100, 0207)."""
+        self._queued.append(self._pool.submit(self.store.append_loaded, self.load_id, destination, entity, table, key))
+
+    def wait(self, keep: int) -> None:
+        """Block until at most ``keep`` segments are queued (bounds the memory the queue holds)."""
+        while len(self._queued) > keep:
+            self._queued.pop(0).result()
+
     def durable(self) -> list[dict | None]:
         """Block until every queued segment is written, fsynced and in the ledger; re-raise a failure."""
         queued, self._queued = self._queued, []

@@ -24,6 +24,8 @@ from connectors.errors import StageError
 from transforms import Plan
 from weftline.runner import RunReport, TargetCounts, _openlineage, _save_report, _write_quarantine
 
+MAX_QUEUED = 6  # lineage segments waiting for the capture thread (two parts' worth): bounds memory
+
 
 class LoadSession:
     """See the module docstring. ``timings`` holds seconds per stage (map, lineage, load, quarantine)."""
@@ -44,18 +46,23 @@ class LoadSession:
             self.report.destination = self.dest.name
         except Exception as err:
             raise StageError.wrap("load", load_id, err) from err
-        self.store = None
+        self.store = self.cap = None
         if lineage:
             from lineage import open_store
+            from lineage.capture import Capture
 
             with self._timed("lineage"):
                 self.store = open_store(home)
                 self.store.recover()
                 self.store.begin(load_id, self.dest.name)
+            self.cap = Capture(self.store, load_id)  # per-edge work on a background thread (ADR 0108)
         try:
             self.load = open_load(self.dest, load_id)
         except Exception as err:
+            self._close_capture()
             raise StageError.wrap("load", load_id, err) from err
+        # a load that commits at the end lets its lineage run behind; one that commits each part waits
+        self.deferred = bool(getattr(self.load, "deferred", False))
         _openlineage("START", plan, home, load_id)
 
     @contextmanager
@@ -70,6 +77,10 @@ class LoadSession:
         """Map one landed part (``read`` inputs, of which ``rejected`` never parsed) and stage its rows."""
         self.report.read += read
         self.report.rejected += rejected
+        if self.cap is not None:
+            with self._timed("lineage"):
+                self.cap.wait(MAX_QUEUED)
+                self.cap.received(landed)  # hashed and written while the engine maps
         with self._timed("map"):
             try:
                 result = self.plan.apply(landed, load_id=self.load_id)
@@ -81,24 +92,31 @@ class LoadSession:
             q = _write_quarantine(self.home, self.system, self.stream, self.load_id, name, result.quarantine)
             if q:
                 self.report.quarantine.append(str(q))
-        if self.store is not None:
+        if self.cap is not None:
             with self._timed("lineage"):
-                self.store.append_received(self.load_id, landed)
-                self.store.append_mapped(self.load_id, self.plan.spec, result)
+                self.cap.mapped(self.plan.spec, result)
+                if not self.deferred:  # ADR 0100: durable before this part's rows commit
+                    self.cap.durable()
         for out in result.outputs:
             c = result.counts[out.entity]
             tc = self._counts.setdefault(out.entity, TargetCounts(out.entity, 0, 0, 0, 0))
             tc.read, tc.mapped = tc.read + c["read"], tc.mapped + c["mapped"]
             tc.quarantined, tc.filtered = tc.quarantined + c["quarantined"], tc.filtered + c["filtered"]
+            job = None
+            if self.cap is not None and not self.deferred:
+                job = self.cap.prepare_loaded(self.dest.name, out.entity, out.table, out.key)
             with self._timed("load"):
                 try:
                     self.load.add(out.entity, out.table, key=out.key, write=out.write)
                 except Exception as err:
                     self.abort()
                     raise StageError.wrap("load", self.load_id, err) from err
-            if self.store is not None:  # pending until commit: rolled back if the destination never commits
+            if self.cap is not None:  # pending until the lineage commit (ADR 0100)
                 with self._timed("lineage"):
-                    self.store.append_loaded(self.load_id, self.dest.name, out.entity, out.table, key=out.key)
+                    if job is not None:
+                        self.cap.loaded(job)  # this part's rows are committed: its loaded segment follows
+                    else:
+                        self.cap.loaded_pending(self.dest.name, out.entity, out.table, out.key)
         self.parts += 1
 
     def commit(self) -> RunReport:
@@ -107,6 +125,13 @@ class LoadSession:
         return self.commit_lineage()
 
     def commit_destination(self) -> None:
+        if self.cap is not None:
+            with self._timed("lineage"):
+                try:
+                    self.cap.durable()  # every segment of the load in the ledger (pending) before the commit
+                except BaseException:
+                    self.abort()
+                    raise
         with self._timed("load_commit"):
             try:
                 results = self.load.commit()
@@ -122,6 +147,7 @@ class LoadSession:
         if self.store is not None:
             with self._timed("lineage"):
                 self.store.commit(self.load_id)
+            self._close_capture()
         _openlineage("COMPLETE", self.plan, self.home, self.load_id,
                      counts={e: {"read": t.read, "mapped": t.mapped, "quarantined": t.quarantined,
                                  "filtered": t.filtered} for e, t in self._counts.items()})
@@ -131,6 +157,11 @@ class LoadSession:
     def abort(self) -> None:
         """Drop what the destination staged; the pending lineage rolls back at the next ``recover()``."""
         self.load.abort()
+        self._close_capture()
+
+    def _close_capture(self) -> None:
+        if self.cap is not None:
+            self.cap.close()
 
 
 class Load:

@@ -77,6 +77,8 @@ class _Entity:
 class PostgresPartLoad:
     """A load of several parts on one ADBC connection; see the module docstring."""
 
+    deferred = True  # nothing is committed before commit(): the runner's lineage may run behind
+
     def __init__(self, dest: Any, load_id: str):
         self.dest, self.load_id = dest, load_id
         self.con = dest._connect()
