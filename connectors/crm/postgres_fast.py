@@ -47,6 +47,7 @@ _EXACT: dict[str, Callable[[pa.DataType], bool]] = {
     "text": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
     "boolean": pa.types.is_boolean,
     "date": pa.types.is_date32,
+    "numeric": pa.types.is_decimal,  # the binary numeric carries its scale; the column's typmod rounds it
     "timestamp with time zone": lambda t: pa.types.is_timestamp(t) and t.tz is not None and t.unit == "us",
     "timestamp without time zone": lambda t: pa.types.is_timestamp(t) and t.tz is None and t.unit == "us",
 }
