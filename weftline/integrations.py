@@ -13,17 +13,19 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.base.files import write_atomic
+from connectors.base.prefetch import prefetch
 from connectors.base.home import Home
 from connectors.integration import Integration, load_integration
-from connectors.landing import landed_parts
+from connectors.landing import land, landed_parts
 from connectors.state import StateStore
-from weftline.runner import RunReport, _write_quarantine, compile_file, map_spec, new_load_id, stamp_and_land
+from weftline.runner import RunReport, _write_quarantine, compile_file, map_spec, new_load_id, stamp_batch
 
 log = logging.getLogger("weftline.integrations")
 
@@ -81,8 +83,8 @@ def _finish(integ: Integration, home: Home, load_id: str, stream: str, read: int
     """Map and load every part a crashed run left landed for ``load_id``, as one load."""
     load = _open_load(integ, plans, home, load_id, stream)
     for i, part in enumerate(landed_parts(home, integ.connector, stream, load_id)):
-        table = pq.read_table(part)  # the run's counts go with the first part
-        load.add(table, read if i == 0 else table.num_rows, rejected if i == 0 else 0)
+        table = pq.read_table(part)  # what landed is what was read, plus the rejected rows (with the first part)
+        load.add(table, table.num_rows + (rejected if i == 0 else 0), rejected if i == 0 else 0)
     return _commit(load, home, load_id)
 
 
@@ -108,44 +110,72 @@ def run_integration(name: str, home: Home | None = None, mappings_dir: str | Pat
         return reports + drain_landed(name, home, mappings_dir)
     source = integ.source(home)
     states = StateStore(home)
-    for stream in integ.streams:
-        load_id, load, rows, read, rejected = None, None, 0, 0, 0
-        try:
-            batches = _timed_iter(enumerate(source.read(stream, states.get(integ.name, stream))))
-            for i, batch in batches:
-                if max_batches is not None and i >= max_batches:
-                    break
-                if batch.table.num_rows == 0:
-                    lid = load_id or new_load_id()
-                    _write_quarantine(home, integ.connector, stream, lid, f"rejected-{i:05d}", batch.rejected)
-                    states.set(integ.name, stream, batch.state)
-                    reports.append(RunReport(lid, "-", "-", f"{integ.connector}.{stream}", read=batch.read_count,
-                                             rejected=batch.rejected.num_rows))
-                    continue
-                if load_id is None:
-                    lid = new_load_id()
-                    load = _open_load(integ, plans[stream], home, lid, stream)
-                    load_id, rows, read, rejected = lid, 0, 0, 0
-                load.time("read", batches.seconds)
-                t = time.perf_counter()
-                _write_quarantine(home, integ.connector, stream, load_id, f"rejected-{i:05d}", batch.rejected)
-                stamped, _ = stamp_and_land(batch.table, home, integ.connector, stream, load_id)
-                read, rejected = read + batch.read_count, rejected + batch.rejected.num_rows
-                _set_status(home, load_id, integration=integ.name, stream=stream, status="landed",
-                            read=read, rejected=rejected)
-                states.set(integ.name, stream, batch.state)  # only now: the part is durable
-                load.time("land", time.perf_counter() - t)
-                load.add(stamped, batch.read_count, batch.rejected.num_rows)
-                rows += stamped.num_rows
-                if rows >= integ.load_rows:
-                    reports += _commit(load, home, load_id)
-                    load_id = None
-            if load_id is not None:
+    with ThreadPoolExecutor(1, thread_name_prefix="wl-land") as lander:  # Parquet + fsync beside the map
+        for stream in integ.streams:
+            reports += _sync_stream(integ, home, source, states, stream, plans[stream], lander, max_batches)
+    return reports
+
+
+def _land_part(stamped: pa.Table, home: Home, integ: Integration, stream: str, load_id: str, states: StateStore,
+               state: dict, read: int, rejected: int) -> None:
+    """Land one part durably, then record it: the load's status (landed) and the cursor past it."""
+    land(stamped, home, integ.connector, stream, load_id)
+    _set_status(home, load_id, integration=integ.name, stream=stream, status="landed", read=read, rejected=rejected)
+    states.set(integ.name, stream, state)  # only now: the part is durable
+
+
+def _wait_landed(landing, load) -> None:
+    t = time.perf_counter()
+    landing.result()
+    load.time("land", time.perf_counter() - t)
+
+
+def _sync_stream(integ: Integration, home: Home, source, states: StateStore, stream: str, plans: list, lander,
+                 max_batches: int | None) -> list[RunReport]:
+    """Read one stream into loads of up to ``load_rows`` rows (see :func:`run_integration`)."""
+    reports: list[RunReport] = []
+    load_id, load, rows, read, rejected = None, None, 0, 0, 0
+    try:
+        # the source reads the next batch on a thread of its own while this one is landed and mapped
+        batches = _timed_iter(enumerate(prefetch(source.read(stream, states.get(integ.name, stream)))))
+        for i, batch in batches:
+            if max_batches is not None and i >= max_batches:
+                break
+            if batch.table.num_rows == 0:
+                lid = load_id or new_load_id()
+                _write_quarantine(home, integ.connector, stream, lid, f"rejected-{i:05d}", batch.rejected)
+                states.set(integ.name, stream, batch.state)
+                reports.append(RunReport(lid, "-", "-", f"{integ.connector}.{stream}", read=batch.read_count,
+                                         rejected=batch.rejected.num_rows))
+                continue
+            if load_id is None:
+                lid = new_load_id()
+                load = _open_load(integ, plans, home, lid, stream)
+                load_id, rows, read, rejected = lid, 0, 0, 0
+            load.time("read", batches.seconds)
+            t = time.perf_counter()
+            _write_quarantine(home, integ.connector, stream, load_id, f"rejected-{i:05d}", batch.rejected)
+            stamped = stamp_batch(batch.table, integ.connector, stream, load_id)
+            load.time("stamp", time.perf_counter() - t)
+            read, rejected = read + batch.read_count, rejected + batch.rejected.num_rows
+            landing = lander.submit(_land_part, stamped, home, integ, stream, load_id, states, batch.state,
+                                    read=read, rejected=rejected)
+            try:
+                if not load.deferred:  # this part's rows commit in add(): durable first
+                    _wait_landed(landing, load)
+                load.add(stamped, batch.read_count, batch.rejected.num_rows)  # a deferred load maps meanwhile
+            finally:
+                _wait_landed(landing, load)
+            rows += stamped.num_rows
+            if rows >= integ.load_rows:
                 reports += _commit(load, home, load_id)
-        except BaseException:
-            if load_id is not None:  # what landed stays; the next run finishes the load from the landing zone
-                load.abort()
-            raise
+                load_id = None
+        if load_id is not None:
+            reports += _commit(load, home, load_id)
+    except BaseException:
+        if load_id is not None:  # what landed stays; the next run finishes the load from the landing zone
+            load.abort()
+        raise
     return reports
 
 

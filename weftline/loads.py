@@ -171,6 +171,11 @@ class Load:
     def __init__(self, sessions: list[LoadSession]):
         self.sessions = sessions
 
+    @property
+    def deferred(self) -> bool:
+        """True when no session's destination commits before :meth:`commit` (PostgreSQL's staged loads)."""
+        return all(s.deferred for s in self.sessions)
+
     def time(self, stage: str, seconds: float) -> None:
         """Stage time spent for the whole load (reading, landing), recorded in every session's report."""
         for s in self.sessions:

@@ -75,13 +75,29 @@ def crm_order_refs(home, url) -> list[str]:
     return sorted(t.column("order_ref").to_pylist()) if t.num_rows else []
 
 
-@pytest.mark.parametrize("step,crm_url", [("add", "duckdb"), ("commit", "duckdb"), ("commit", "postgres")],
-                         indirect=["crm_url"])
+def small_batches(tmp_path, batch_size: int, load_rows: int | None = None) -> Path:
+    """A copy of the ERP integration and its spec that reads in batches of ``batch_size`` rows."""
+    doc = yaml.safe_load((MAPPINGS / "erp_orders.integration.yaml").read_text())
+    doc["source"]["config"]["batch_size"] = batch_size
+    if load_rows:
+        doc["load_rows"] = load_rows
+    d = tmp_path / "mappings"
+    d.mkdir(exist_ok=True)
+    for p in MAPPINGS.glob("erp_order_to_account*.yaml"):
+        (d / p.name).write_text(p.read_text())
+    (d / "erp_orders.integration.yaml").write_text(yaml.safe_dump(doc))
+    return d
+
+
+@pytest.mark.parametrize("step,crm_url", [("add", "duckdb"), ("add", "postgres"), ("commit", "duckdb"),
+                                          ("commit", "postgres")], indirect=["crm_url"])
 def test_kill_between_landing_and_loading_is_repaired_by_the_next_run(home, tmp_path, step, crm_url, monkeypatch):
-    """``add``: the process dies after the first part landed and the cursor moved, before it was mapped;
-    ``commit``: after every part was mapped and staged, before the load committed (PostgreSQL stages the
-    parts, so nothing of the load is in the CRM; DuckDB loaded them part by part)."""
+    """Batches of 50 rows, one load. ``add``: the process dies while the second part is mapped (the
+    first landed, was mapped and staged, the cursor moved past it); ``commit``: after every part was
+    mapped and staged, before the load committed. PostgreSQL stages the parts, so nothing of the load
+    is in the CRM; DuckDB loaded them part by part. The next run finishes the load: every order once."""
     url = ensure_sample_erp(home)
+    mappings = small_batches(tmp_path, 50)
     env = {"WEFTLINE_SUBJECT_KEY": "k", "PATH": "/usr/bin:/bin", **({"WEFTLINE_CRM_URL": crm_url} if crm_url else {})}
     child = textwrap.dedent(f"""
         import os, sys
@@ -89,19 +105,26 @@ def test_kill_between_landing_and_loading_is_repaired_by_the_next_run(home, tmp_
         from connectors.base.home import Home
         import weftline.integrations as wi
         import weftline.loads as wl
+        real, calls = getattr(wl.Load, {step!r}), []
         def die(*a, **k):
-            os._exit(137)
+            calls.append(1)
+            if {step!r} == "commit" or len(calls) == 2:
+                os._exit(137)
+            return real(*a, **k)
         setattr(wl.Load, {step!r}, die)
-        wi.run_integration("erp_orders", Home({str(home.root)!r}), {str(MAPPINGS)!r})
+        wi.run_integration("erp_orders", Home({str(home.root)!r}), {str(mappings)!r})
     """)
     proc = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 137, proc.stderr
-    assert len(pending_loads(home, "erp_orders")) == 1
-    if step == "add" or crm_url:
+    pending = pending_loads(home, "erp_orders")
+    assert len(pending) == 1 and pending[0]["read"] >= 50
+    if crm_url:
         assert crm_order_refs(home, crm_url) == []
+    elif step == "add":
+        assert len(crm_order_refs(home, None)) == 50  # the first part, loaded part by part
     if crm_url:
         monkeypatch.setenv("WEFTLINE_CRM_URL", crm_url)
-    reports = run_integration("erp_orders", home, MAPPINGS)
+    reports = run_integration("erp_orders", home, mappings)
     assert pending_loads(home, "erp_orders") == []
     refs = crm_order_refs(home, crm_url)
     assert len(refs) == erp_order_count(url) == len(set(refs))
@@ -119,15 +142,7 @@ def test_a_sync_in_many_parts_and_loads_reconciles_and_matches_one_in_a_single_p
     """Batches of 7 rows in loads of at most 20 rows: every load holds several parts, and the CRM ends
     exactly as after a sync in one part; each load's report reconciles."""
     ensure_sample_erp(home)
-    doc = yaml.safe_load((MAPPINGS / "erp_orders.integration.yaml").read_text())
-    doc["source"]["config"]["batch_size"] = 7
-    doc["load_rows"] = 20
-    small = tmp_path / "mappings"
-    small.mkdir()
-    for p in MAPPINGS.glob("erp_order_to_account*.yaml"):
-        (small / p.name).write_text(p.read_text())
-    (small / "erp_orders.integration.yaml").write_text(yaml.safe_dump(doc))
-    reports = run_integration("erp_orders", home, small)
+    reports = run_integration("erp_orders", home, small_batches(tmp_path, 7, load_rows=20))
     loads = [r for r in reports if r.targets]
     assert len(loads) >= 2 and all(r.reconciles for r in loads)
     assert all(r.read <= 20 + 6 for r in loads)  # a load closes at the first part that reaches 20 rows
