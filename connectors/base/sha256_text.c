@@ -31,23 +31,41 @@ static int is_null(const text_column *c, int64_t j) {
     return c->validity && !((c->validity[j >> 3] >> (j & 7)) & 1);
 }
 
+/* Bytes gathered before one SHA256_Update: a call per small piece costs more than the hashing. */
+typedef struct { SHA256_CTX ctx; uint8_t buf[4096]; size_t len; } stream;
+
+static void put(stream *s, const uint8_t *p, size_t n) {
+    if (s->len + n > sizeof s->buf) {
+        SHA256_Update(&s->ctx, s->buf, s->len);
+        s->len = 0;
+        if (n > sizeof s->buf) { SHA256_Update(&s->ctx, p, n); return; }
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+}
+
+static void finish(stream *s, uint8_t *digest) {
+    SHA256_Update(&s->ctx, s->buf, s->len);
+    SHA256_Final(digest, &s->ctx);
+}
+
 void joined_hex(const text_column *cols, int64_t ncols, int64_t nrows, const uint8_t *prefix,
                 int64_t prefix_len, uint8_t sep, int64_t hexlen, uint8_t *out) {
-    SHA256_CTX base, ctx;
+    stream s;
     uint8_t digest[32];
-    SHA256_Init(&base);
-    if (prefix_len) SHA256_Update(&base, prefix, (size_t)prefix_len);
     for (int64_t i = 0; i < nrows; i++) {
-        ctx = base;
+        SHA256_Init(&s.ctx);
+        s.len = 0;
+        if (prefix_len) put(&s, prefix, (size_t)prefix_len);
         for (int64_t k = 0; k < ncols; k++) {
             const text_column *c = &cols[k];
             int64_t j = i + c->offset;
-            if (k) SHA256_Update(&ctx, &sep, 1);
+            if (k) put(&s, &sep, 1);
             if (is_null(c, j)) continue;
             int32_t a = c->offsets[j], b = c->offsets[j + 1];
-            if (b > a) SHA256_Update(&ctx, c->data + a, (size_t)(b - a));
+            if (b > a) put(&s, c->data + a, (size_t)(b - a));
         }
-        SHA256_Final(digest, &ctx);
+        finish(&s, digest);
         to_hex(digest, hexlen, out + hexlen * i);
     }
 }
@@ -79,23 +97,24 @@ void hmac_hex(const text_column *col, int64_t nrows, const uint8_t *key64, uint8
 void row_hex(const text_column *cols, int64_t ncols, int64_t nrows, const uint8_t *labels,
              const int64_t *label_lens, uint8_t *out) {
     static const uint8_t sep = 0x1f, nul = 'n', val = 'v';
-    SHA256_CTX ctx;
+    stream s;
     uint8_t digest[32];
     for (int64_t i = 0; i < nrows; i++) {
-        SHA256_Init(&ctx);
+        SHA256_Init(&s.ctx);
+        s.len = 0;
         const uint8_t *label = labels;
         for (int64_t k = 0; k < ncols; k++) {
             const text_column *c = &cols[k];
             int64_t j = i + c->offset;
-            if (k) SHA256_Update(&ctx, &sep, 1);
-            SHA256_Update(&ctx, label, (size_t)label_lens[k]);
+            if (k) put(&s, &sep, 1);
+            put(&s, label, (size_t)label_lens[k]);
             label += label_lens[k];
-            if (is_null(c, j)) { SHA256_Update(&ctx, &nul, 1); continue; }
-            SHA256_Update(&ctx, &val, 1);
+            if (is_null(c, j)) { put(&s, &nul, 1); continue; }
+            put(&s, &val, 1);
             int32_t a = c->offsets[j], b = c->offsets[j + 1];
-            if (b > a) SHA256_Update(&ctx, c->data + a, (size_t)(b - a));
+            if (b > a) put(&s, c->data + a, (size_t)(b - a));
         }
-        SHA256_Final(digest, &ctx);
+        finish(&s, digest);
         to_hex(digest, 64, out + 64 * i);
     }
 }
