@@ -203,7 +203,9 @@ def child(part: str, url: str, schema: str, rows: int) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     out = PARTS[part](url, schema, rows)
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["peak_rss_mib"] = usage.ru_maxrss / 1024
+    out["cpu_s"] = usage.ru_utime + usage.ru_stime  # this process, every thread (not the server's)
     sys.stdout.write("\n@@RESULT " + json.dumps(out, default=str) + "\n")
 
 
@@ -238,7 +240,7 @@ def drop_schemas(url: str, prefix: str) -> None:
 def report(results: dict, rows: int) -> None:
     base = results.get("adbc", {}).get("seconds")
     print(f"\n{rows:,} ERP order rows, PostgreSQL on loopback; baseline = (b) ADBC round trip\n")
-    print(f"{'part':<34}{'seconds':>9}{'rows/s':>13}{'peak MiB':>10}{'× ADBC':>9}")
+    print(f"{'part':<34}{'seconds':>9}{'rows/s':>13}{'peak MiB':>10}{'CPU s':>8}{'× ADBC':>9}")
     labels = {"adbc": "(b) ADBC read + adbc_ingest", "dlt": "(a) bare dlt sql_table → postgres",
               "weftline": "(c) weftline read→…→lineage", "extract_adbc": "extract: ErpSqlSource (ADBC)",
               "extract_sqlalchemy": "extract: ErpSqlSource (SQLAlchemy)", "extract_dlt": "extract: dlt sql_table pyarrow"}
@@ -250,7 +252,8 @@ def report(results: dict, rows: int) -> None:
             print(f"{label:<34}  FAILED: {r['error'][:300]}")
             continue
         ratio = f"{r['seconds'] / base:8.2f}×" if base else "       -"
-        print(f"{label:<34}{r['seconds']:9.2f}{r['rows'] / r['seconds']:13,.0f}{r['peak_rss_mib']:10.0f}{ratio}")
+        print(f"{label:<34}{r['seconds']:9.2f}{r['rows'] / r['seconds']:13,.0f}{r['peak_rss_mib']:10.0f}"
+              f"{r.get('cpu_s', 0):8.1f}{ratio}")
         for stage, s in (r.get("stages") or {}).items():
             print(f"    {stage:<30}{s:9.2f}")
     w, d = results.get("weftline", {}), results.get("dlt", {})

@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connectors.base.files import write_atomic
@@ -37,8 +38,27 @@ def land(table: pa.Table, home: Home, system: str, stream: str, load_id: str) ->
     d.mkdir(parents=True, exist_ok=True)
     seq = len(list(d.glob("part-*.parquet")))
     final = d / f"part-{seq:05d}.parquet"
-    write_atomic(final, lambda fh: pq.write_table(table, fh, compression="zstd"))
+    low = dictionary_columns(table)
+    stats = low + [f.name for f in table.schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    write_atomic(final, lambda fh: pq.write_table(table, fh, compression="zstd", use_dictionary=low,
+                                                  write_statistics=stats))
     return final
+
+
+def dictionary_columns(table: pa.Table, sample: int = 2048) -> list[str]:
+    """Text columns whose first ``sample`` values repeat (fewer than 1 in 8 distinct): dictionary-encode
+    those only. Building a dictionary for ids and hashes costs time and is then thrown away.
+
+    >>> dictionary_columns(pa.table({"status": ["open", "shipped"] * 600, "id": [str(i) for i in range(1200)]}))
+    ['status']
+    """
+    out = []
+    for f in table.schema:
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type):
+            head = table.column(f.name).slice(0, sample)
+            if len(head) and pc.count_distinct(head).as_py() * 8 < len(head):
+                out.append(f.name)
+    return out
 
 
 def landed_parts(home: Home, system: str, stream: str, load_id: str) -> list[Path]:

@@ -82,9 +82,11 @@ def _key_not_nullable(table: pa.Table, key: list[str]) -> pa.Table:
 
 
 def prepare(
-    table: pa.Table, key: list[str], write: WriteDisposition, load_id: str
+    table: pa.Table, key: list[str], write: WriteDisposition, load_id: str, keep: bool = True
 ) -> tuple[pa.Table, int]:
-    """The batch as it is loaded, and how many rows a later row of the same key superseded."""
+    """The batch as it is loaded, and how many rows a later row of the same key superseded.
+
+    ``keep=False`` leaves repeated keys for the caller to resolve (a load that deduplicates across parts)."""
     check_names(table.column_names)
     if write == "upsert":
         check_key(table, key)
@@ -95,5 +97,7 @@ def prepare(
     if write != "upsert":
         return table, 0
     table = _key_not_nullable(table, key)
+    if not keep:
+        return table, 0
     kept = keep_last(table, key)
     return kept, table.num_rows - kept.num_rows

@@ -36,7 +36,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.base.hashing import sha256_hex
 from connectors.base.identity import key_text
 from connectors.base.reserved import WriteDisposition
 from connectors.crm import postgres_fast as fast
@@ -96,7 +95,9 @@ class PostgresPartLoad:
         if self._closed:
             raise RuntimeError(f"load {self.load_id} is already committed or aborted")
         check_names([entity])
-        batch, superseded = prepare(nested_to_json(table), key, write, self.load_id)
+        known = self._entities.get(entity)
+        buffered = known is not None and known.staged and write == "upsert"  # _buffer deduplicates
+        batch, superseded = prepare(nested_to_json(table), key, write, self.load_id, keep=not buffered)
         if not fast.carries(batch.schema):
             raise ConfigError(f"{entity}: a column type the PostgreSQL load cannot COPY "
                               f"({batch.schema}); load it with ?fast_path=false")
@@ -271,16 +272,18 @@ class PostgresPartLoad:
 
 
 def _hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """64-bit hashes of key texts: the first 16 hex digits of their sha256 (sorted, unique).
+    """64-bit hashes of key texts (DuckDB's ``hash``, stable within a process), sorted and unique.
 
     A collision only sends a part down the staged path, which is correct for any part."""
-    hexed = sha256_hex([keys], length=16)
-    digits = np.frombuffer(hexed.buffers()[2], np.uint8)[: 16 * len(hexed)].reshape(-1, 16)
-    nibbles = np.where(digits >= 97, digits - 87, digits - 48).astype(np.uint64)
-    out = np.zeros(len(hexed), np.uint64)
-    for i in range(16):  # over the 16 digit positions, not the rows
-        out = (out << np.uint64(4)) | nibbles[:, i]
-    return np.unique(out)
+    from connectors.base.hashing import _connect
+
+    con = _connect()
+    con.register("wl_keys", pa.table({"k": keys}))
+    try:
+        h = con.sql("SELECT hash(k) AS h FROM wl_keys").to_arrow_table().column("h").to_numpy()
+    finally:
+        con.unregister("wl_keys")
+    return np.unique(h.astype(np.uint64, copy=False))
 
 
 def _overwritten(e: _Entity) -> int:
