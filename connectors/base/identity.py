@@ -200,6 +200,18 @@ def stamp(
     return out
 
 
+def with_load_id(table: pa.Table, load_id: str) -> pa.Table:
+    """The stamped ``table`` with its ``_wl_load_id`` set to ``load_id`` (stamping can run before the
+    load it will belong to is opened, e.g. while the source reads ahead).
+
+    >>> t = stamp(pa.table({"id": [1]}), system="s", stream="t", key=["id"], position=None, load_id="?")
+    >>> with_load_id(t, "L2").column(LOAD_ID).to_pylist()
+    ['L2']
+    """
+    i = table.schema.get_field_index(LOAD_ID)
+    return table.set_column(i, table.schema.field(i), pa.repeat(pa.scalar(load_id, pa.string()), table.num_rows))
+
+
 def canonical_json(value: object) -> str:
     """Canonical JSON text of a payload (sorted keys, no spaces), for payload hashes."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 SEQ = "_wl_seq"
 MAX_PENDING = 2  # parts waiting for their COPY: bounds the memory the background thread holds
 BUFFER_BYTES = 64 << 20  # staged upsert rows kept (deduplicated) in memory before they are COPYed
+COMPACT_ROWS = 200_000  # the buffer is deduplicated when it reaches this or twice its last compacted size
 SESSION_SETTINGS = ("SET jit = off", "SET temp_buffers = '256MB'", "SET work_mem = '256MB'")
 
 
@@ -66,7 +67,8 @@ class _Entity:
     rows: int = 0
     superseded: int = 0  # within parts (prepare); across staged parts is added at commit
 
-    buffer: pa.Table | None = None  # staged upsert rows not yet COPYed: the last row of each key
+    buffer: pa.Table | None = None  # staged upsert rows not yet COPYed (the last row per key once compacted)
+    compacted: int = 0  # the buffer's rows after its last deduplication
 
     @property
     def staged(self) -> bool:
@@ -117,17 +119,24 @@ class PostgresPartLoad:
         self._stage(entity, e, batch)
 
     def _buffer(self, entity: str, e: _Entity, batch: pa.Table) -> None:
-        both = batch if e.buffer is None else pa.concat_tables([e.buffer, batch], promote_options="permissive")
-        e.buffer = keep_last(both, e.key)
-        e.superseded += both.num_rows - e.buffer.num_rows
-        e.rows -= both.num_rows - e.buffer.num_rows
-        if e.buffer.nbytes > BUFFER_BYTES:
-            self._flush(entity, e)
+        """Add to the buffer; deduplicate it once it doubled since the last time (amortised O(rows))."""
+        e.buffer = batch if e.buffer is None else pa.concat_tables([e.buffer, batch], promote_options="permissive")
+        if e.buffer.num_rows >= max(2 * e.compacted, COMPACT_ROWS):
+            self._compact(e)
+            if e.buffer.nbytes > BUFFER_BYTES:
+                self._flush(entity, e)
+
+    def _compact(self, e: _Entity) -> None:
+        kept = keep_last(e.buffer, e.key)
+        e.superseded += e.buffer.num_rows - kept.num_rows
+        e.rows -= e.buffer.num_rows - kept.num_rows
+        e.buffer, e.compacted = kept, kept.num_rows
 
     def _flush(self, entity: str, e: _Entity) -> None:
         if e.buffer is not None and e.buffer.num_rows:
+            self._compact(e)
             self._stage(entity, e, e.buffer.combine_chunks())
-        e.buffer = None
+        e.buffer, e.compacted = None, 0
 
     def _stage(self, entity: str, e: _Entity, batch: pa.Table) -> None:
         """COPY a part into a temporary table of its own (numbered rows, for the commit's dedup)."""
