@@ -111,12 +111,10 @@ class LoadSession:
                 except Exception as err:
                     self.abort()
                     raise StageError.wrap("load", self.load_id, err) from err
-            if self.cap is not None:  # pending until the lineage commit (ADR 0100)
+            if job is not None:  # this part's rows are committed: its loaded segment follows (pending)
                 with self._timed("lineage"):
-                    if job is not None:
-                        self.cap.loaded(job)  # this part's rows are committed: its loaded segment follows
-                    else:
-                        self.cap.loaded_pending(self.dest.name, out.entity, out.table, out.key)
+                    self.cap.loaded(job)
+            # a deferred load: loaded edges at commit, for the rows the load leaves written
         self.parts += 1
 
     def commit(self) -> RunReport:
@@ -128,6 +126,10 @@ class LoadSession:
         if self.cap is not None:
             with self._timed("lineage"):
                 try:
+                    if self.deferred:  # the rows this load leaves written, known before its commit
+                        self.load.seal()
+                        for entity in self._counts:
+                            self.cap.loaded_pending(self.dest.name, entity, self.load.written(entity))
                     self.cap.durable()  # every segment of the load in the ledger (pending) before the commit
                 except BaseException:
                     self.abort()

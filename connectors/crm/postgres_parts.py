@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.base.identity import key_text
-from connectors.base.reserved import WriteDisposition
+from connectors.base.reserved import RECORD_ID, SUBJECT, WriteDisposition
 from connectors.crm import postgres_fast as fast
 from connectors.crm.batch import check_names, keep_last, prepare
 from connectors.crm.destination import LoadResult
@@ -63,7 +63,8 @@ class _Entity:
     parts: list[str] = field(default_factory=list)  # staging tables, in order
     part_columns: dict[str, set[str]] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)  # every staged column, first-seen order
-    keys: list[pa.Table] = field(default_factory=list)  # (key text, seq) of each staged upsert part
+    keys: list[pa.Table] = field(default_factory=list)  # (key text, seq, record id, subject) of each staged part
+    direct: list[pa.Table] = field(default_factory=list)  # (key text, record id, subject) of each direct part
     rows: int = 0
     superseded: int = 0  # within parts (prepare); across staged parts is added at commit
 
@@ -91,6 +92,7 @@ class PostgresPartLoad:
         self._pending: list[Future] = []
         self._seq = 0
         self._closed = False
+        self._dropped: dict[str, pa.Array] | None = None  # set by seal()
 
     # -- adding parts --------------------------------------------------------------------------
     def add(self, entity: str, table: pa.Table, key: list[str], write: WriteDisposition) -> None:
@@ -111,6 +113,7 @@ class PostgresPartLoad:
         if batch.num_rows == 0:
             return
         if not e.staged and self._direct(e, batch):
+            e.direct.append(_ids(batch, e.key))
             self._pending.append(self._pool.submit(self._copy, entity, batch, False))
             return
         if write == "upsert":  # keep the last row per key in memory; COPY only what survives
@@ -147,8 +150,7 @@ class PostgresPartLoad:
         e.parts.append(name)
         e.part_columns[name] = set(batch.column_names)
         e.names += [c for c in batch.column_names if c not in e.names]
-        if e.write == "upsert":
-            e.keys.append(pa.table({"k": key_text(batch, e.key), SEQ: seq}))
+        e.keys.append(_ids(batch, e.key).append_column(SEQ, seq))
         log.debug("crm %s: load %s stages %s into %s", self.dest.name, self.load_id, entity, name)
         self._pending.append(self._pool.submit(self._copy, name, batch, True))
 
@@ -221,12 +223,36 @@ class PostgresPartLoad:
         return columns
 
     # -- commit --------------------------------------------------------------------------------
+    def seal(self) -> None:
+        """Flush the buffers, wait for every COPY and find the superseded rows: what the commit writes is known."""
+        if self._dropped is not None:
+            return
+        for name, e in self._entities.items():
+            self._flush(name, e)
+        self._wait(0)
+        self._dropped = {name: _superseded(e) for name, e in self._entities.items()}
+
+    def written(self, entity: str) -> pa.Table:
+        """``_wl_record_id``, ``_wl_subject`` and ``target_key`` of every row of ``entity`` the commit leaves
+        written by this load (a row a later part replaced is not one): the load's ``loaded`` edges."""
+        self.seal()
+        e = self._entities[entity]
+        staged = pa.concat_tables(e.keys) if e.keys else None
+        dropped = self._dropped[entity]
+        if staged is not None and len(dropped):
+            staged = staged.filter(pc.invert(pc.is_in(staged.column(SEQ), value_set=dropped)))
+        direct = pa.concat_tables(e.direct) if e.direct else None
+        if direct is not None and staged is not None and e.write == "upsert":
+            direct = direct.filter(pc.invert(pc.is_in(direct.column("target_key"), value_set=staged.column("target_key"))))
+        parts = [t.select(["target_key", RECORD_ID, SUBJECT]) for t in (direct, staged) if t is not None]
+        return pa.concat_tables(parts) if parts else pa.table({"target_key": pa.array([], pa.string()),
+                                                               RECORD_ID: pa.array([], pa.string()),
+                                                               SUBJECT: pa.array([], pa.string())})
+
     def commit(self) -> dict[str, LoadResult]:
         try:
-            for name, e in self._entities.items():
-                self._flush(name, e)
-            self._wait(0)
-            dropped = {name: _superseded(e) for name, e in self._entities.items()}
+            self.seal()
+            dropped = self._dropped
             with self.con.cursor() as cur:
                 for name, e in self._entities.items():
                     if e.staged:
@@ -295,20 +321,29 @@ def _hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.unique(h.astype(np.uint64, copy=False))
 
 
+def _ids(batch: pa.Table, key: list[str]) -> pa.Table:
+    """What a part's ``loaded`` edges need: the target key as text, the record id, the subject."""
+    n = batch.num_rows
+    return pa.table({
+        "target_key": key_text(batch, key) if key else pa.nulls(n, pa.string()),
+        RECORD_ID: batch.column(RECORD_ID),
+        SUBJECT: batch.column(SUBJECT) if SUBJECT in batch.column_names else pa.nulls(n, pa.string()),
+    })
+
+
 def _overwritten(e: _Entity) -> int:
     """Rows a direct part wrote that a staged part of the same load replaced (same key)."""
-    if not len(e.seen) or not e.keys:
+    if not e.direct or not e.keys or e.write != "upsert":
         return 0
-    h = _hashes(pc.unique(pa.concat_tables(e.keys).column("k").combine_chunks()))
-    at = np.minimum(np.searchsorted(e.seen, h), len(e.seen) - 1)
-    return int((e.seen[at] == h).sum())
+    staged = pc.unique(pa.concat_tables(e.keys).column("target_key").combine_chunks())
+    return sum(int(pc.sum(pc.is_in(d.column("target_key"), value_set=staged)).as_py() or 0) for d in e.direct)
 
 
 def _superseded(e: _Entity) -> pa.Array:
     """``_wl_seq`` of the staged upsert rows a later staged part replaced (same key), or an empty array."""
-    if len(e.keys) < 2:
+    if len(e.keys) < 2 or e.write != "upsert":
         return pa.array([], pa.int64())
-    keys = pa.concat_tables(e.keys)
+    keys = pa.concat_tables(e.keys).select(["target_key", SEQ]).rename_columns(["k", SEQ])
     last = keys.group_by("k", use_threads=False).aggregate([(SEQ, "max")]).column(f"{SEQ}_max")
     if len(last) == keys.num_rows:
         return pa.array([], pa.int64())

@@ -129,7 +129,10 @@ def test_parts_with_new_keys_go_straight_into_an_empty_target_unseen_until_commi
     assert dest.read("lead").num_rows == 0  # another connection sees nothing yet
     load.add("lead", batch([4, 5], "L1", email=["n4@example.org", "n5@example.org"]), **UPSERT)  # 4 again
     assert load._entities["lead"].staged
+    written = load.written("lead")  # the loaded edges: one per row the commit leaves, WEB-4 once
+    assert sorted(written.column("target_key").to_pylist()) == [f"WEB-{k}" for k in range(1, 6)]
     got = load.commit()["lead"]
+    assert got.rows == written.num_rows
     by_key = {r["external_id"]: r["email"] for r in dest.read("lead").to_pylist()}
     assert by_key == {"WEB-1": "user1@example.org", "WEB-2": "user2@example.org", "WEB-3": "user3@example.org",
                       "WEB-4": "n4@example.org", "WEB-5": "n5@example.org"}
