@@ -1,13 +1,16 @@
-"""The long-running stream worker: subscribe → micro-batch → land → ack → process.
+"""The long-running stream worker: subscribe → micro-batch → land → ack, and beside it: process.
 
 A micro-batch closes at ``batch_max_ms`` (≤ 200 ms) after its first message or at
 ``batch_max_messages``; it is landed durably (:class:`~connectors.iot_mqtt.ingest.Ingestor`)
 and only then acked. Processing (map → load → lineage, supplied by the runner as
-``process``) drains the landing through the consumer cursor, so a crash anywhere
-loses nothing: unlanded messages are redelivered by the broker, landed but
-unprocessed parts are drained on restart, and a failing ``process`` is retried
-with backoff while ingest goes on. SIGTERM/SIGINT (see :func:`stop_on_signals`)
-finish the current micro-batch, ack it, process, then disconnect keeping the session.
+``process``) runs on its own thread (docs/adr/0285): it drains the landing through the
+consumer cursor, so landing and acking never wait for a load, and a batch that lands while
+the previous one is processed is taken with the next drain. A crash anywhere loses nothing:
+unlanded messages are redelivered by the broker, landed but unprocessed parts are drained on
+restart (a part is marked done only after ``process`` returned), and a failing ``process`` is
+retried with backoff while ingest goes on. SIGTERM/SIGINT (see :func:`stop_on_signals`)
+finish the current micro-batch, ack it, process what is pending, then disconnect keeping the
+session.
 """
 
 from __future__ import annotations
@@ -60,8 +63,10 @@ class Worker:
         self._generation = 0
         self.refused: str | None = None  # the broker's reason when it refused our CONNECT
         self._retry_at = 0.0
-        self._dirty = False  # something landed (or failed) since the last processing
+        self._dirty = threading.Event()  # something landed (or failed) since the last processing
+        self._closing = threading.Event()  # the processing thread: do a last pass and end
         self._backoff = 0.5
+        self.processor_error: BaseException | None = None  # what ended the processing thread, if anything
         self.client = self._client()
 
     # paho callbacks (network thread)
@@ -116,7 +121,6 @@ class Worker:
 
     def _land_and_ack(self, batch: list[tuple[int, Message]]) -> None:
         res = self.ingestor.ingest([m for _, m in batch])  # durable when it returns
-        self._dirty = True
         self.stats.received += len(batch)
         self.stats.quarantined += res.counts.get("quarantined", 0)
         for s, n in res.counts.items():
@@ -127,31 +131,35 @@ class Worker:
             if g == gen and m.qos > 0:  # an older connection's message is redelivered and acked then
                 self.client.ack(m.mid, m.qos)
                 self.stats.acked += 1
+        self._dirty.set()  # after the parts are on disk: the processing thread drains them
 
     @property
     def streams(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.cfg.streams, STATUS_STREAM, EVENTS_STREAM]))
 
     def process_pending(self, force: bool = False) -> int:
-        """Drain every stream for this consumer, hand the tables to ``process``, mark them done."""
-        if self.process is None or (not force and (not self._dirty or time.monotonic() < self._retry_at)):
+        """Drain every stream for this consumer, hand the tables to ``process``, mark them done.
+
+        Called by the processing thread (and once before connecting); not safe to run twice at once.
+        """
+        if self.process is None or (not force and (not self._dirty.is_set() or time.monotonic() < self._retry_at)):
             return 0
-        self._dirty = False
-        pending = {s: list(drain(self.home, SYSTEM, s, self.consumer)) for s in self.streams}
-        pending = {s: parts for s, parts in pending.items() if parts}
-        if not pending:
-            return 0
-        tables = {s: pa.concat_tables([t for _, _, t in parts], promote_options="permissive")
-                  for s, parts in pending.items()}
+        self._dirty.clear()  # before draining: a part landed from now on sets it again
         try:
+            pending = {s: list(drain(self.home, SYSTEM, s, self.consumer)) for s in self.streams}
+            pending = {s: parts for s, parts in pending.items() if parts}
+            if not pending:
+                return 0
+            tables = {s: pa.concat_tables([t for _, _, t in parts], promote_options="permissive")
+                      for s, parts in pending.items()}
             self.process(tables)
-        except Exception:  # the runner's failure: keep the parts pending, retry with backoff
-            self._dirty = True
+        except Exception:  # the runner's failure (or an unreadable part): keep the parts pending, retry
+            self._dirty.set()
             self.stats.process_failures += 1
             self._retry_at = time.monotonic() + self._backoff
+            log.exception("iot_mqtt: processing failed; the landed parts stay pending, retry in %.1fs",
+                          self._backoff)
             self._backoff = min(self._backoff * 2, 30.0)
-            log.exception("iot_mqtt: processing failed; %d stream(s) stay pending, retry in %.1fs",
-                          len(tables), self._backoff)
             return 0
         self._backoff = 0.5
         for s, parts in pending.items():
@@ -160,21 +168,52 @@ class Worker:
             self.stats.processed_parts += len(parts)
         return sum(len(p) for p in pending.values())
 
+    def _process_loop(self) -> None:
+        """The processing thread: wake on each landed batch (or a due retry) until closing, then a last pass."""
+        try:
+            while not self._closing.is_set():
+                wait = self._retry_at - time.monotonic()
+                if wait > 0:  # a failed pass: back off (landing and acking go on meanwhile)
+                    self._closing.wait(wait)
+                    continue
+                if self._dirty.wait(0.2):
+                    self.process_pending()
+            self.process_pending(force=True)
+        except BaseException as exc:  # mark_done failed (disk full?): parts stay pending for the next start
+            self.processor_error = exc
+            log.exception("iot_mqtt: the processing thread stopped; landing goes on, pending parts wait for a restart")
+
+    def _start_processor(self) -> threading.Thread | None:
+        if self.process is None:
+            return None
+        self._closing.clear()
+        th = threading.Thread(target=self._process_loop, name="iot_mqtt-process", daemon=True)
+        th.start()
+        return th
+
+    def _stop_processor(self, th: threading.Thread | None) -> None:
+        """Let the processing thread finish what is landed, and wait for it."""
+        if th is None:
+            return
+        self._closing.set()
+        th.join()
+
     def run(self, stop: threading.Event, connect_timeout: float = 30.0) -> Stats:
         """Run until ``stop`` is set; then finish the current batch, ack, process, disconnect."""
         self.process_pending(force=True)  # parts landed before a crash
         connect(self.client, self.cfg)
         self.client.loop_start()
+        processor = None
         try:
+            processor = self._start_processor()
             self._wait_ready(connect_timeout)
             while not stop.is_set():
                 batch = self._collect(stop)
                 if batch:
                     self._land_and_ack(batch)
-                self.process_pending()
             self._drain_inbox()
-            self.process_pending(force=True)
         finally:
+            self._stop_processor(processor)  # processes what landed, also after a landing failure
             self.client.disconnect()
             self.client.loop_stop()
         log.info("iot_mqtt: stopped: %s", self.stats)

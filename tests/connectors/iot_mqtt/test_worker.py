@@ -216,3 +216,56 @@ def test_status_events_reach_the_crm_once_even_when_delivered_twice(system_broke
                      crm.column("reason").to_pylist()))
     assert got == [("d1", "online", "birth"), ("d2", "offline", "death"), ("d2", "online", "birth"),
                    ("d3", "online", "birth"), (f"{prefix}/gw", "offline", "death"), (f"{prefix}/gw", "online", "birth")]
+
+
+def test_landing_and_acking_go_on_while_a_batch_is_processed(system_broker, prefix, home, publisher_factory):
+    """Processing runs on its own thread (ADR 0285): while ``process`` is blocked, later messages are still
+    landed and acked, their parts stay pending (marked done only after a process call returned), and once it
+    returns the next drain takes all of them — every message processed exactly once."""
+    release, entered = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def process(tables):
+        t = tables.get("telemetry")
+        if t is not None:
+            seen.extend(int(s.split(":")[1].strip(" }")) for s in t.column("payload_json").to_pylist())
+        entered.set()
+        assert release.wait(30), "the test never released the processing step"
+
+    w = Worker(config(prefix, system_broker), home, process)
+    pub = publisher_factory(system_broker)
+    with running(w) as result:
+        pub.publish(f"{prefix}/devices/d1/telemetry", {"seq": 0})
+        pub.wait()
+        assert entered.wait(20), "the first batch never reached process"
+        for i in range(1, 40):
+            pub.publish(f"{prefix}/devices/d1/telemetry", {"seq": i})
+        pub.wait()
+        wait_for(lambda: w.stats.acked == 40, what="40 acked while process is blocked")
+        assert w.stats.processed_parts == 0  # the first call has not returned: nothing marked done
+        assert len(pending(home, "iot_mqtt", "telemetry", w.consumer)) >= 2
+        release.set()
+        wait_for(lambda: not pending(home, "iot_mqtt", "telemetry", w.consumer), what="all parts processed")
+    assert "stats" in result
+    assert sorted(seen) == list(range(40))
+
+
+def test_stop_processes_what_landed_before_returning(system_broker, prefix, home, publisher_factory):
+    """A graceful stop while a batch is being processed: run() returns only after the last landed part was
+    processed and marked done."""
+    release = threading.Event()
+    calls: list[int] = []
+
+    def process(tables):
+        calls.append(sum(t.num_rows for t in tables.values()))
+        release.wait(2)  # slow downstream: the stop comes while this runs
+
+    w = Worker(config(prefix, system_broker), home, process)
+    pub = publisher_factory(system_broker)
+    with running(w):
+        for i in range(25):
+            pub.publish(f"{prefix}/devices/d2/telemetry", {"seq": i})
+        pub.wait()
+        wait_for(lambda: w.stats.acked == 25 and calls, what="25 acked and processing started")
+    assert not pending(home, "iot_mqtt", "telemetry", w.consumer)
+    assert sum(calls) == 25 and w.processor_error is None
