@@ -55,6 +55,7 @@ ENV_SEGMENTS = "WEFTLINE_LINEAGE_SEGMENTS"  # s3://bucket/prefix for the segment
 # dictionary-encode only the columns with few distinct values (ids and hashes would just waste the attempt)
 _LOW_CARDINALITY = ("step", "load_id", "source_system", "stream", "spec_id", "spec_version", "rules", "reason",
                     "destination", "entity", "at")
+_OVERLAP_ROWS = 20_000  # below this, a segment is written on the calling thread (no pool per segment)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Store:
     blobs: Any
     index: Any
     _final: dict = field(default_factory=dict, repr=False)  # seq → ledger row of a committed/rolled-back segment
+    _specs: set = field(default_factory=set, repr=False)  # (spec id, version hash) this store has put
 
     # -- writing -------------------------------------------------------------------------------
     def begin(self, load_id: str, destination: str = dest_mod.DESTINATION) -> None:
@@ -83,13 +85,20 @@ class Store:
         edges = edges.select(E.EDGE_SCHEMA.names).cast(E.EDGE_SCHEMA)
         segment_id = f"{load_id}-{uuid.uuid4().hex[:12]}"
         file = f"{segment_id}.parquet"
-        with ThreadPoolExecutor(1) as pool:  # Parquet + write overlap the hashing (both release the GIL)
-            written = pool.submit(self._put_segment, file, edges)
+        if edges.num_rows < _OVERLAP_ROWS:  # a micro-batch: a thread would cost more than it overlaps
+            data_size = self._put_segment(file, edges)
             leaves = leaf_hashes(edges)
             root = root_of(leaves)
             leaf_bytes = leaves.tobytes()
             self.blobs.put(file + ".leaves", leaf_bytes)
-            data_size = written.result()
+        else:
+            with ThreadPoolExecutor(1) as pool:  # Parquet + write overlap the hashing (both release the GIL)
+                written = pool.submit(self._put_segment, file, edges)
+                leaves = leaf_hashes(edges)
+                root = root_of(leaves)
+                leaf_bytes = leaves.tobytes()
+                self.blobs.put(file + ".leaves", leaf_bytes)
+                data_size = written.result()
         with self.ledger.tx(lock=True) as cur:
             seq, prev = self.ledger.head(cur)
             cur.execute("SELECT state FROM loads WHERE load_id = ?", [load_id])
@@ -131,7 +140,15 @@ class Store:
         return self.append(load_id, E.loaded_edges(load_id, destination, entity, table, key))
 
     def put_spec(self, spec: Any) -> None:
+        """Once per spec version and store (a spec version's row is never changed or removed)."""
+        if (spec.id, spec.version_hash) in self._specs:
+            return
         self.ledger.put_spec(spec.id, spec.version_hash, spec.normalized)
+        self._specs.add((spec.id, spec.version_hash))
+
+    def close(self) -> None:
+        """Release what a long-lived store keeps open (the embedded ledger's kept connection)."""
+        getattr(self.ledger, "close", lambda: None)()
 
     # -- reading -------------------------------------------------------------------------------
     def segments(self, states: tuple[str, ...] | None = None, seqs: list[int] | None = None,
@@ -205,10 +222,12 @@ def _blobs_for(spec: str | None, root: Any) -> Any:
 
 
 def open_store(home: Home | str | None = None, url: str | None = None, segments: str | None = None,
-               schema: str = "weftline_lineage", s3_client: Any = None) -> Store:
+               schema: str = "weftline_lineage", s3_client: Any = None, keep_open: bool = False) -> Store:
     """The embedded store under ``$WEFTLINE_HOME/lineage``, or PostgreSQL (``url``) + S3 (``segments``).
 
     ``url`` / ``segments`` default to ``$WEFTLINE_LINEAGE_URL`` / ``$WEFTLINE_LINEAGE_SEGMENTS``.
+    ``keep_open``: a long-lived writer (the stream worker) keeps the embedded ledger's connection; call
+    :meth:`Store.close` when done.
     """
     home = home if isinstance(home, Home) else Home(home)
     url = url or os.environ.get(ENV_URL)
@@ -222,7 +241,7 @@ def open_store(home: Home | str | None = None, url: str | None = None, segments:
         ledger: Ledger = PostgresLedger(url, schema)
         index: Any = PostgresIndex(ledger)
     else:
-        ledger = SqliteLedger(str(root / "ledger.sqlite"))
+        ledger = SqliteLedger(str(root / "ledger.sqlite"), keep_open=keep_open)
         store = Store(home, ledger, blobs, None)
         store.index = DuckIndex(str(root / "index.duckdb"), lambda: (store.segments(), store.read_segment),
                                 ledger.size)

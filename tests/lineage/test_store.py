@@ -51,3 +51,38 @@ def test_edges_hold_no_raw_personal_data(ran):
     for row in ROWS:
         assert row["contact_email"].strip().lower() not in text.lower()
         assert row["name"] not in text
+
+
+def test_kept_ledger_connections_keep_one_chain_with_other_writers(home):
+    """A long-lived writer (the stream worker) keeps its ledger connection per thread (open_store(keep_open=True));
+    interleaved with a store that connects per transaction, and from two threads, the chain stays one."""
+    import threading
+
+    import pyarrow as pa
+
+    from connectors.base.identity import stamp
+    from lineage.store import open_store
+    from lineage.verify import verify
+
+    kept, plain = open_store(home, keep_open=True), open_store(home)
+
+    def one_load(store, lid):
+        store.begin(lid)
+        store.append_received(lid, stamp(pa.table({"id": [1, 2, 3]}), system="erp_sql", stream=lid, key=["id"],
+                                         position=None, load_id=lid))
+        store.commit(lid)
+
+    for i in range(3):
+        one_load(kept, f"k{i}")
+        one_load(plain, f"p{i}")
+    th = threading.Thread(target=lambda: [one_load(kept, f"t{i}") for i in range(3)])
+    th.start()
+    th.join()
+    assert len(kept.ledger._all_kept) == 2  # this thread's and the other thread's connection
+    kept.close()
+    one_load(kept, "after-close")  # opens a new one
+    segs = open_store(home).segments()
+    assert [s["seq"] for s in segs] == list(range(1, 11)) and {s["state"] for s in segs} == {"committed"}
+    r = verify(open_store(home))
+    assert r.ok, r.problems
+    kept.close()
