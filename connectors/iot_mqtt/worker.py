@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from paho.mqtt.client import Client
 
 from connectors.base.home import Home
@@ -67,6 +68,7 @@ class Worker:
         self._closing = threading.Event()  # the processing thread: do a last pass and end
         self._backoff = 0.5
         self.processor_error: BaseException | None = None  # what ended the processing thread, if anything
+        self._written: dict = {}  # part path -> the table just landed there, for the processing thread
         self.client = self._client()
 
     # paho callbacks (network thread)
@@ -121,6 +123,10 @@ class Worker:
 
     def _land_and_ack(self, batch: list[tuple[int, Message]]) -> None:
         res = self.ingestor.ingest([m for _, m in batch])  # durable when it returns
+        if self.process is not None:  # hand the tables over instead of reading the parts back
+            for s, path in res.parts.items():
+                if s in self.streams:
+                    self._written[path] = _as_read_back(res.tables[s], path)
         self.stats.received += len(batch)
         self.stats.quarantined += res.counts.get("quarantined", 0)
         for s, n in res.counts.items():
@@ -146,7 +152,7 @@ class Worker:
             return 0
         self._dirty.clear()  # before draining: a part landed from now on sets it again
         try:
-            pending = {s: list(drain(self.home, SYSTEM, s, self.consumer)) for s in self.streams}
+            pending = {s: list(drain(self.home, SYSTEM, s, self.consumer, self._written)) for s in self.streams}
             pending = {s: parts for s, parts in pending.items() if parts}
             if not pending:
                 return 0
@@ -163,7 +169,8 @@ class Worker:
             return 0
         self._backoff = 0.5
         for s, parts in pending.items():
-            for load_id, path, _ in parts:
+            last = {load_id: path for load_id, path, _ in parts}  # parts in order: marks every earlier one too
+            for load_id, path in last.items():
                 mark_done(self.home, SYSTEM, s, self.consumer, load_id, path)
             self.stats.processed_parts += len(parts)
         return sum(len(p) for p in pending.values())
@@ -237,6 +244,13 @@ class Worker:
                 break
         if batch:
             self._land_and_ack(batch)
+
+
+def _as_read_back(table: pa.Table, path) -> pa.Table:
+    """``table`` as reading its part back would give it (Parquet has no timestamp[s]: such columns come back
+    as timestamp[ms]), so processing sees the same table whether it was handed over or read from disk."""
+    schema = pq.read_schema(path)
+    return table if table.schema.equals(schema, check_metadata=True) else table.cast(schema)
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -269,3 +269,34 @@ def test_stop_processes_what_landed_before_returning(system_broker, prefix, home
         wait_for(lambda: w.stats.acked == 25 and calls, what="25 acked and processing started")
     assert not pending(home, "iot_mqtt", "telemetry", w.consumer)
     assert sum(calls) == 25 and w.processor_error is None
+
+
+def test_handed_over_tables_equal_the_landed_parts(system_broker, prefix, home, publisher_factory):
+    """The worker hands the tables it just landed to the processing thread instead of reading them back; they
+    must be exactly what a reader of the parts gets (Parquet stores a timestamp[s] as timestamp[ms])."""
+    import pyarrow as pa
+
+    got: dict[str, list] = {}
+
+    def process(tables):
+        for s, t in tables.items():
+            got.setdefault(s, []).append(t)
+
+    w = Worker(config(prefix, system_broker), home, process)
+    pub = publisher_factory(system_broker)
+    with running(w):
+        for i in range(30):
+            pub.publish(f"{prefix}/devices/d{i % 3}/telemetry",
+                        {"seq": i, "temp": 20.5, "event_time": f"2026-11-24T08:00:{i:02d}Z"})
+            pub.publish(f"{prefix}/devices/d{i % 3}/status",
+                        {"status": "online" if i % 2 else "offline", "event_time": f"2026-11-24T08:00:{i:02d}Z"})
+        pub.wait()
+        wait_for(lambda: w.stats.acked == 60 and not pending(home, "iot_mqtt", "telemetry", w.consumer)
+                 and not pending(home, "iot_mqtt", "device_status", w.consumer), what="60 processed")
+    assert not w._written  # every handed-over table was taken
+    for stream in ("telemetry", "device_status"):
+        parts = sorted((home.landing / "iot_mqtt" / stream).rglob("part-*.parquet"))
+        on_disk = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="permissive")
+        handed = pa.concat_tables(got[stream], promote_options="permissive")
+        assert handed.schema.equals(on_disk.schema), (handed.schema, on_disk.schema)
+        assert handed.equals(on_disk)
