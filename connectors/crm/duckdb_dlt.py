@@ -136,7 +136,8 @@ class DuckDbDestination:
             check_types(entity, fast.as_dlt_columns(columns), batch.schema)
             target = f'{fast.q(catalog_of(self.path))}.{fast.q(self.dataset)}.{fast.q(entity)}'
             try:
-                fast.write(con, target, batch, key, write)
+                if batch.num_rows or write == "replace":  # nothing to upsert or append: no empty transaction
+                    fast.write(con, target, batch, key, write)
             except Exception as exc:
                 raise StageError.wrap("load", load_id, _sorted(exc)) from exc
         finally:

@@ -109,7 +109,10 @@ class Worker:
         except queue.Empty:
             return []
         batch = [first]
-        deadline = time.monotonic() + self.cfg.batch_max_ms / 1000
+        # the window runs from the first message's arrival, not from when this thread got to it (it may have
+        # waited in the inbox while the previous batch was landing)
+        waited = max(0.0, time.time() - first[1].received_ms / 1000)
+        deadline = time.monotonic() + self.cfg.batch_max_ms / 1000 - waited
         limit = min(self.cfg.batch_max_messages, self.cfg.receive_maximum)
         while len(batch) < limit:
             left = deadline - time.monotonic()
