@@ -114,12 +114,10 @@ class Worker:
         waited = max(0.0, time.time() - first[1].received_ms / 1000)
         deadline = time.monotonic() + self.cfg.batch_max_ms / 1000 - waited
         limit = min(self.cfg.batch_max_messages, self.cfg.receive_maximum)
-        while len(batch) < limit:
+        while len(batch) < limit:  # the window bounds the wait; what is already queued is taken in any case
             left = deadline - time.monotonic()
-            if left <= 0:
-                break
             try:
-                batch.append(self.inbox.get(timeout=left))
+                batch.append(self.inbox.get(timeout=left) if left > 0 else self.inbox.get_nowait())
             except queue.Empty:
                 break
         return batch

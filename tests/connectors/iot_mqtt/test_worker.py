@@ -300,3 +300,18 @@ def test_handed_over_tables_equal_the_landed_parts(system_broker, prefix, home, 
         handed = pa.concat_tables(got[stream], promote_options="permissive")
         assert handed.schema.equals(on_disk.schema), (handed.schema, on_disk.schema)
         assert handed.equals(on_disk)
+
+
+def test_a_backlog_is_collected_in_full_batches(prefix, home):
+    """Messages that waited in the inbox longer than the batch window (a backlog after a slow landing or a
+    reconnect) are still taken up to ``max_messages`` per batch, never one by one."""
+    from connectors.iot_mqtt.decode import Message
+
+    cfg = config(prefix, 1883, batch={"max_messages": 100, "max_ms": 50})
+    w = Worker(cfg, home)
+    old = int(time.time() * 1000) - 10_000  # received 10 s ago: far beyond the window
+    for i in range(250):
+        w.inbox.put((0, Message(f"{prefix}/devices/d1/telemetry", b'{"seq": %d}' % i, 1, False, False, i + 1, old)))
+    sizes = [len(w._collect(threading.Event())) for _ in range(3)]
+    assert sizes == [100, 100, 50]
+    assert w._collect(threading.Event()) == []  # empty inbox: nothing, after the poll timeout
