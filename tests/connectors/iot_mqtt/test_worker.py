@@ -315,3 +315,23 @@ def test_a_backlog_is_collected_in_full_batches(prefix, home):
     sizes = [len(w._collect(threading.Event())) for _ in range(3)]
     assert sizes == [100, 100, 50]
     assert w._collect(threading.Event()) == []  # empty inbox: nothing, after the poll timeout
+
+
+def test_acks_of_a_batch_share_one_wakeup_and_the_socketpair_comes_back(prefix, home):
+    """``_one_wakeup`` folds the per-ack wake-ups of paho's network thread into one; the socketpair it
+    borrows is restored (and one byte is sent on it), also when an ack raises."""
+    from connectors.iot_mqtt.worker import _one_wakeup
+
+    w = Worker(config(prefix, 1883), home)
+    c = w.client
+    c.loop_start()  # creates paho's socketpair (no connection needed)
+    try:
+        wake = c._sockpairW
+        assert wake is not None
+        with pytest.raises(RuntimeError):
+            with _one_wakeup(c):
+                assert c._sockpairW is None  # packets queued now do not wake the thread one by one
+                raise RuntimeError("an ack failed")
+        assert c._sockpairW is wake
+    finally:
+        c.loop_stop()
