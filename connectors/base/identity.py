@@ -79,6 +79,37 @@ def payload_hash_of_rows(table: pa.Table) -> pa.Array:
     return out.combine_chunks()
 
 
+def _payload_hash_and_ids(table: pa.Table, system: str, stream: str, keys: pa.Array | None,
+                          pos: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """:func:`payload_hash_of_rows` and the record ids (``keys`` None: the payload hash is the key) in one
+    DuckDB query: the same values, but one fixed query cost (~2–3 ms, most of a micro-batch's hashing).
+
+    >>> t = pa.table({"id": [7, None], "v": ["a", "b"]})
+    >>> h, ids = _payload_hash_and_ids(t, "s", "x", None, pa.nulls(2, pa.string()))
+    >>> h.equals(payload_hash_of_rows(t)), ids.equals(sha256_hex([pa.array(["s"] * 2), pa.array(["x"] * 2), h,
+    ...                                                        pa.nulls(2, pa.string())], length=RECORD_ID_LENGTH))
+    (True, True)
+    """
+    from connectors.base.hashing import _connect
+
+    parts = pa.table({"k": keys if keys is not None else pa.nulls(table.num_rows, pa.string()),
+                      "p": pos.cast(pa.string())})
+    key_sql = "coalesce(k, '')" if keys is not None else "coalesce(h, '')"
+    con = _connect()
+    con.register("t", table)
+    con.register("kp", parts)
+    try:
+        out = con.sql(
+            f"SELECT h, substr(sha256(concat_ws('{SEPARATOR}', $system, $stream, {key_sql}, coalesce(p, ''))),"
+            f" 1, {RECORD_ID_LENGTH}) AS id"
+            " FROM (SELECT sha256(to_json(t)::VARCHAR) AS h, kp.k, kp.p FROM t POSITIONAL JOIN kp)",
+            params={"system": system, "stream": stream}).to_arrow_table()
+    finally:
+        con.unregister("t")
+        con.unregister("kp")
+    return out.column("h").combine_chunks(), out.column("id").combine_chunks()
+
+
 def stamp(
     table: pa.Table,
     *,
@@ -100,12 +131,18 @@ def stamp(
     if clash:
         raise ConfigError(f"source columns use the reserved prefix _wl_: {clash}")
     n = table.num_rows
-    if payload_hash is None:
-        payload_hash = payload_hash_of_rows(table) if n else pa.array([], pa.string())
-    keys = key_text(table, key) if key else payload_hash
-    pos = _text(table.column(position)) if position else pa.nulls(n, pa.string())
     const = lambda value, typ=pa.string(): pa.repeat(pa.scalar(value, typ), n)  # noqa: E731 (no per-row lists)
-    ids = sha256_hex([const(system), const(stream), keys, pos], length=RECORD_ID_LENGTH) if n else pa.array([], pa.string())
+    pos = _text(table.column(position)) if position else pa.nulls(n, pa.string())
+    if payload_hash is None and n:
+        keys = key_text(table, key) if key else None
+        payload_hash, ids = _payload_hash_and_ids(table, system, stream, keys, pos)
+        if keys is None:
+            keys = payload_hash
+    else:
+        if payload_hash is None:
+            payload_hash = pa.array([], pa.string())
+        keys = key_text(table, key) if key else payload_hash
+        ids = sha256_hex([const(system), const(stream), keys, pos], length=RECORD_ID_LENGTH) if n else pa.array([], pa.string())
     when = received_at or datetime.now(timezone.utc)
     cols = {
         RECORD_ID: ids,
