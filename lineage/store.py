@@ -55,7 +55,6 @@ ENV_SEGMENTS = "WEFTLINE_LINEAGE_SEGMENTS"  # s3://bucket/prefix for the segment
 # dictionary-encode only the columns with few distinct values (ids and hashes would just waste the attempt)
 _LOW_CARDINALITY = ("step", "load_id", "source_system", "stream", "spec_id", "spec_version", "rules", "reason",
                     "destination", "entity", "at")
-_OVERLAP_ROWS = 20_000  # below this, a segment is written on the calling thread (no pool per segment)
 
 
 @dataclass
@@ -66,6 +65,8 @@ class Store:
     index: Any
     _final: dict = field(default_factory=dict, repr=False)  # seq → ledger row of a committed/rolled-back segment
     _specs: set = field(default_factory=set, repr=False)  # (spec id, version hash) this store has put
+    _pool: Any = field(default=None, repr=False)  # the segment writer thread, started once per store
+    _pool_pid: int = field(default=0, repr=False)
 
     # -- writing -------------------------------------------------------------------------------
     def begin(self, load_id: str, destination: str = dest_mod.DESTINATION) -> None:
@@ -85,20 +86,15 @@ class Store:
         edges = edges.select(E.EDGE_SCHEMA.names).cast(E.EDGE_SCHEMA)
         segment_id = f"{load_id}-{uuid.uuid4().hex[:12]}"
         file = f"{segment_id}.parquet"
-        if edges.num_rows < _OVERLAP_ROWS:  # a micro-batch: a thread would cost more than it overlaps
-            data_size = self._put_segment(file, edges)
+        pool = self._writer()
+        written = pool.submit(self._put_segment, file, edges)  # Parquet + write (and its fsync) overlap the
+        try:                                                   # hashing and the leaf file's (all release the GIL)
             leaves = leaf_hashes(edges)
             root = root_of(leaves)
             leaf_bytes = leaves.tobytes()
             self.blobs.put(file + ".leaves", leaf_bytes)
-        else:
-            with ThreadPoolExecutor(1) as pool:  # Parquet + write overlap the hashing (both release the GIL)
-                written = pool.submit(self._put_segment, file, edges)
-                leaves = leaf_hashes(edges)
-                root = root_of(leaves)
-                leaf_bytes = leaves.tobytes()
-                self.blobs.put(file + ".leaves", leaf_bytes)
-                data_size = written.result()
+        finally:
+            data_size = written.result()
         with self.ledger.tx(lock=True) as cur:
             seq, prev = self.ledger.head(cur)
             cur.execute("SELECT state FROM loads WHERE load_id = ?", [load_id])
@@ -116,6 +112,12 @@ class Store:
             # the embedded DuckIndex catches up lazily, at the next look-up (ADR 0104)
         log.debug("lineage segment %s: %d edges, root %s", segment_id, rec["rows"], rec["merkle_root"])
         return rec
+
+    def _writer(self) -> ThreadPoolExecutor:
+        """One writer thread for this store's life (a pool per segment cost more than a micro-batch's write)."""
+        if self._pool is None or self._pool_pid != os.getpid():  # a forked child has no thread of its parent's
+            self._pool, self._pool_pid = ThreadPoolExecutor(1, thread_name_prefix="lineage-segment"), os.getpid()
+        return self._pool
 
     def _put_segment(self, file: str, edges: pa.Table) -> int:
         buf = io.BytesIO()
@@ -147,7 +149,10 @@ class Store:
         self._specs.add((spec.id, spec.version_hash))
 
     def close(self) -> None:
-        """Release what a long-lived store keeps open (the embedded ledger's kept connection)."""
+        """Release what a long-lived store keeps open (the writer thread, the embedded ledger's connection)."""
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown()
+        self._pool = None
         getattr(self.ledger, "close", lambda: None)()
 
     # -- reading -------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from connectors.iot_mqtt.ingest import SYSTEM, Ingestor
 log = logging.getLogger(__name__)
 Process = Callable[[dict[str, pa.Table]], None]
 DEFAULT_CONSUMER = "stream-worker"
+MAX_WINDOW_MS = 200  # the longest a micro-batch stays open (config's max_ms is ≤ this), see _collect
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Worker:
         self._retry_at = 0.0
         self._dirty = threading.Event()  # something landed (or failed) since the last processing
         self._closing = threading.Event()  # the processing thread: do a last pass and end
+        self._busy = threading.Event()  # the processing thread is in a pass
         self._backoff = 0.5
         self.processor_error: BaseException | None = None  # what ended the processing thread, if anything
         self._written: dict = {}  # part path -> the table just landed there, for the processing thread
@@ -115,12 +117,23 @@ class Worker:
         waited = max(0.0, time.time() - first[1].received_ms / 1000)
         deadline = time.monotonic() + self.cfg.batch_max_ms / 1000 - waited
         limit = min(self.cfg.batch_max_messages, self.cfg.receive_maximum)
+        # while the processing thread is busy, landing sooner would not process anything sooner: the batch
+        # may stay open up to MAX_WINDOW_MS (landing fewer, larger batches leaves the CPU to processing)
+        stretch = deadline + max(0.0, MAX_WINDOW_MS - self.cfg.batch_max_ms) / 1000
         while len(batch) < limit:  # the window bounds the wait; what is already queued is taken in any case
-            left = deadline - time.monotonic()
-            try:
-                batch.append(self.inbox.get(timeout=left) if left > 0 else self.inbox.get_nowait())
-            except queue.Empty:
+            now = time.monotonic()
+            end = stretch if now >= deadline and self._busy.is_set() else deadline
+            if now >= end:
+                try:
+                    while len(batch) < limit:
+                        batch.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    pass
                 break
+            try:  # past the deadline: short waits, to close as soon as processing is free
+                batch.append(self.inbox.get(timeout=end - now if now < deadline else min(end - now, 0.005)))
+            except queue.Empty:
+                pass
         return batch
 
     def _land_and_ack(self, batch: list[tuple[int, Message]]) -> None:
@@ -154,6 +167,7 @@ class Worker:
         if self.process is None or (not force and (not self._dirty.is_set() or time.monotonic() < self._retry_at)):
             return 0
         self._dirty.clear()  # before draining: a part landed from now on sets it again
+        self._busy.set()
         try:
             pending = {s: list(drain(self.home, SYSTEM, s, self.consumer, self._written)) for s in self.streams}
             pending = {s: parts for s, parts in pending.items() if parts}
@@ -170,6 +184,8 @@ class Worker:
                           self._backoff)
             self._backoff = min(self._backoff * 2, 30.0)
             return 0
+        finally:
+            self._busy.clear()
         self._backoff = 0.5
         for s, parts in pending.items():
             last = {load_id: path for load_id, path, _ in parts}  # parts in order: marks every earlier one too

@@ -335,3 +335,40 @@ def test_acks_of_a_batch_share_one_wakeup_and_the_socketpair_comes_back(prefix, 
         assert c._sockpairW is wake
     finally:
         c.loop_stop()
+
+
+def test_a_batch_stays_open_while_processing_is_busy_and_closes_when_it_is_free(prefix, home, monkeypatch):
+    """Landing sooner than processing can take it only costs CPU: while the processing thread is in a pass,
+    the micro-batch stays open (up to MAX_WINDOW_MS) and closes once the pass is over; when processing is
+    idle, the configured window applies."""
+    import connectors.iot_mqtt.worker as worker_mod
+    from connectors.iot_mqtt.decode import Message
+
+    monkeypatch.setattr(worker_mod, "MAX_WINDOW_MS", 60_000)
+    w = Worker(config(prefix, 1883, batch={"max_messages": 100, "max_ms": 20}), home)
+
+    def msg(i):
+        return (0, Message(f"{prefix}/devices/d1/telemetry", b'{"seq": %d}' % i, 1, False, False, i + 1,
+                           int(time.time() * 1000)))
+
+    def collect_with_late_message(busy: bool) -> int:
+        if busy:
+            w._busy.set()
+        w.inbox.put(msg(0))
+        out: list = []
+        th = threading.Thread(target=lambda: out.extend(w._collect(threading.Event())))
+        th.start()
+        time.sleep(0.3)  # well past the 20 ms window
+        w.inbox.put(msg(1))
+        time.sleep(0.1)
+        w._busy.clear()  # the pass is over
+        th.join(10)
+        while True:  # leave the inbox empty for the next case
+            try:
+                w.inbox.get_nowait()
+            except Exception:
+                break
+        return len(out)
+
+    assert collect_with_late_message(busy=False) == 1  # idle processing: the window closed at 20 ms
+    assert collect_with_late_message(busy=True) == 2  # busy: still open 300 ms later, closed when it was free
