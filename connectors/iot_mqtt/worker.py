@@ -138,7 +138,7 @@ class Worker:
 
     def _land_and_ack(self, batch: list[tuple[int, Message]]) -> None:
         res = self.ingestor.ingest([m for _, m in batch])  # durable when it returns
-        if self.process is not None:  # hand the tables over instead of reading the parts back
+        if self.process is not None and self.processor_error is None:  # hand the tables over (no read-back)
             for s, path in res.parts.items():
                 if s in self.streams:
                     self._written[path] = _as_read_back(res.tables[s], path)
@@ -205,9 +205,10 @@ class Worker:
                 if self._dirty.wait(0.2):
                     self.process_pending()
             self.process_pending(force=True)
-        except BaseException as exc:  # mark_done failed (disk full?): parts stay pending for the next start
+        except BaseException as exc:  # mark_done failed (disk full?): run() raises it; parts stay pending
             self.processor_error = exc
-            log.exception("iot_mqtt: the processing thread stopped; landing goes on, pending parts wait for a restart")
+            self._written.clear()  # nobody takes them any more; a restart reads the parts from disk
+            log.exception("iot_mqtt: the processing thread stopped; the worker stops, pending parts wait for a restart")
 
     def _start_processor(self) -> threading.Thread | None:
         if self.process is None:
@@ -234,6 +235,9 @@ class Worker:
             processor = self._start_processor()
             self._wait_ready(connect_timeout)
             while not stop.is_set():
+                if self.processor_error is not None:  # fail loudly: a restart drains what stays pending
+                    raise RuntimeError("iot_mqtt: the processing thread failed outside `process` "
+                                       f"({self.processor_error!r}); landed parts stay pending") from self.processor_error
                 batch = self._collect(stop)
                 if batch:
                     self._land_and_ack(batch)

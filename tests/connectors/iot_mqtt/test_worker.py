@@ -372,3 +372,27 @@ def test_a_batch_stays_open_while_processing_is_busy_and_closes_when_it_is_free(
 
     assert collect_with_late_message(busy=False) == 1  # idle processing: the window closed at 20 ms
     assert collect_with_late_message(busy=True) == 2  # busy: still open 300 ms later, closed when it was free
+
+
+def test_a_failure_outside_process_stops_the_worker_and_leaves_the_parts_pending(system_broker, prefix, home,
+                                                                                  publisher_factory):
+    """The cursor cannot be written (a file where its folder goes): the processing thread fails outside
+    ``process``; the worker must not go on landing without processing — run() raises, nothing is lost."""
+    seen: list[int] = []
+    (home.state / "consumers").mkdir(parents=True)
+    (home.state / "consumers" / "iot_mqtt").write_text("not a folder")
+    w = Worker(config(prefix, system_broker), home, lambda tables: seen.append(sum(t.num_rows for t in tables.values())))
+    pub = publisher_factory(system_broker)
+    stop, err = threading.Event(), []
+    th = threading.Thread(target=lambda: _run_catching(w, stop, err), daemon=True)
+    th.start()
+    assert w.connected.wait(10)
+    for i in range(5):
+        pub.publish(f"{prefix}/devices/d1/telemetry", {"seq": i})
+    pub.wait()
+    th.join(30)
+    assert not th.is_alive() and err and "processing thread failed" in str(err[0])
+    assert w.stats.acked >= 1 and sum(seen) >= 1 and w.stats.processed_parts == 0
+    (home.state / "consumers" / "iot_mqtt").unlink()
+    # every acked message is landed and still pending (what was not acked yet stays with the broker's session)
+    assert sum(pq.read_table(p).num_rows for _, p in pending(home, "iot_mqtt", "telemetry", w.consumer)) == w.stats.acked
