@@ -67,13 +67,31 @@ class Store:
     _specs: set = field(default_factory=set, repr=False)  # (spec id, version hash) this store has put
     _pool: Any = field(default=None, repr=False)  # the segment writer thread, started once per store
     _pool_pid: int = field(default=0, repr=False)
+    _deferred: dict = field(default_factory=dict, repr=False)  # load id → destination: begun, not yet recorded
 
     # -- writing -------------------------------------------------------------------------------
-    def begin(self, load_id: str, destination: str = dest_mod.DESTINATION) -> None:
-        """Open a load: its segments stay pending until :meth:`commit` (or :meth:`recover`)."""
+    def begin(self, load_id: str, destination: str = dest_mod.DESTINATION, defer: bool = False) -> None:
+        """Open a load: its segments stay pending until :meth:`commit` (or :meth:`recover`).
+
+        ``defer``: record the pending load in the same ledger transaction as its first segment (one commit
+        less per load) — the caller must call :meth:`ensure_begun` before the destination load, so the
+        load is in the ledger before any row of it can be in the destination (ADR 0100, docs/adr/0285).
+        """
+        if defer:
+            self._deferred[load_id] = destination
+            return
         self.ledger.set_load(load_id, "pending", destination)
 
+    def ensure_begun(self, load_id: str) -> None:
+        """Record a deferred :meth:`begin` now, unless a segment already recorded it."""
+        if load_id in self._deferred:
+            self.ledger.set_load(load_id, "pending", self._deferred[load_id])
+            del self._deferred[load_id]
+
     def commit(self, load_id: str) -> None:
+        if load_id in self._deferred:  # nothing appended: the load is recorded as it commits
+            self.ledger.set_load(load_id, "committed", self._deferred.pop(load_id))
+            return
         self.ledger.set_load(load_id, "committed")
 
     def rollback(self, load_id: str) -> None:
@@ -96,6 +114,8 @@ class Store:
         finally:
             data_size = written.result()
         with self.ledger.tx(lock=True) as cur:
+            if load_id in self._deferred:  # a deferred begin: the pending load and its first segment together
+                self.ledger.set_load(load_id, "pending", self._deferred[load_id], cur=cur)
             seq, prev = self.ledger.head(cur)
             cur.execute("SELECT state FROM loads WHERE load_id = ?", [load_id])
             row = cur.fetchone()
@@ -110,6 +130,7 @@ class Store:
             if isinstance(self.index, PostgresIndex):
                 self.index.append(rec["seq"], edges, cur)
             # the embedded DuckIndex catches up lazily, at the next look-up (ADR 0104)
+        self._deferred.pop(load_id, None)  # committed with the segment
         log.debug("lineage segment %s: %d edges, root %s", segment_id, rec["rows"], rec["merkle_root"])
         return rec
 
@@ -187,6 +208,7 @@ class Store:
         ``[(load_id, "committed" | "rolled_back")]``.
         """
         loaded_ids = loaded_ids or (lambda entity, load_id: dest_mod.record_ids_of_load(self.home, entity, load_id))
+        self._deferred.clear()  # deferred begins of loads that never reached a segment or the destination
         done = []
         for load in self.ledger.loads("pending"):
             lid = load["load_id"]

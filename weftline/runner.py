@@ -207,11 +207,13 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
 
         store = lineage_store if lineage_store is not None else open_store(home)
         store.recover()
-        store.begin(load_id, dest.name)
+        store.begin(load_id, dest.name, defer=True)  # recorded with the first segment (one ledger commit less)
         store.append_received(load_id, received)
         if received is not landed:
             store.append_received(load_id, landed)  # the incidents the stateful stage derived
         store.append_mapped(load_id, plan.spec, result)
+    if store is not None:
+        store.ensure_begun(load_id)  # the load is in the ledger before any of its rows can be in the CRM
     for out in result.outputs:
         counts = result.counts[out.entity]
         tc = TargetCounts(out.entity, **counts)
