@@ -25,8 +25,9 @@ from connectors.base.home import Home
 
 
 class StateStore:
-    def __init__(self, home: Home):
+    def __init__(self, home: Home, sync_dir: bool = True):
         self.dir = home.state / "cursors"
+        self.sync_dir = sync_dir  # False: see connectors.base.files.write_atomic (consumer cursors only)
 
     def _path(self, integration: str, stream: str):
         return self.dir / integration / f"{stream}.json"
@@ -36,4 +37,5 @@ class StateStore:
         return json.loads(p.read_text()) if p.exists() else {}
 
     def set(self, integration: str, stream: str, state: Mapping[str, Any]) -> None:
-        write_atomic(self._path(integration, stream), json.dumps(dict(state), sort_keys=True, default=str).encode())
+        write_atomic(self._path(integration, stream), json.dumps(dict(state), sort_keys=True, default=str).encode(),
+                     sync_dir=self.sync_dir)

@@ -15,7 +15,9 @@ processes appending at once keep one consistent chain.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -171,16 +173,40 @@ class _Cursor:
 
 
 class SqliteLedger(Ledger):
-    def __init__(self, path: str):
-        self.path = path
+    """``keep_open``: one connection per thread for this ledger's life (a long-lived worker) instead of one
+    per transaction — closing the last connection of a WAL database checkpoints it and removes the WAL
+    file, a few ms per transaction. Same transactions, same locks, same durability."""
+
+    def __init__(self, path: str, keep_open: bool = False):
+        self.path, self.keep_open = path, keep_open
+        self._kept = threading.local()
+        self._all_kept: list[sqlite3.Connection] = []  # every thread's, so close() can close them all
         con = sqlite3.connect(self.path, timeout=120)
         con.execute("PRAGMA journal_mode=WAL")
         con.close()
         self.init()
 
+    def _connection(self) -> tuple[sqlite3.Connection, bool]:
+        """(connection, close it after the transaction)."""
+        if not self.keep_open:
+            return sqlite3.connect(self.path, timeout=120, isolation_level=None), True
+        con = getattr(self._kept, "con", None)
+        if con is None or self._kept.pid != os.getpid():  # a forked child opens its own
+            # used by this thread only; check_same_thread=False lets close() (another thread) close it
+            con = sqlite3.connect(self.path, timeout=120, isolation_level=None, check_same_thread=False)
+            self._kept.con, self._kept.pid = con, os.getpid()
+            self._all_kept.append(con)
+        return con, False
+
+    def close(self) -> None:
+        """Close the kept connections (``keep_open``; call it when no transaction runs); the next opens anew."""
+        kept, self._all_kept, self._kept = self._all_kept, [], threading.local()
+        for con in kept:
+            con.close()
+
     @contextmanager
     def tx(self, lock: bool = False) -> Iterator[Any]:
-        con = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+        con, close = self._connection()
         try:
             con.execute("BEGIN IMMEDIATE" if lock else "BEGIN")
             yield _Cursor(con.cursor(), self._q)
@@ -190,7 +216,8 @@ class SqliteLedger(Ledger):
                 con.execute("ROLLBACK")
             raise
         finally:
-            con.close()
+            if close:
+                con.close()
 
 
 class PostgresLedger(Ledger):

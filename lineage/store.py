@@ -73,17 +73,38 @@ class Store:
     blobs: Any
     index: Any
     _final: dict = field(default_factory=dict, repr=False)  # seq → ledger row of a committed/rolled-back segment
+    _specs: set = field(default_factory=set, repr=False)  # (spec id, version hash) this store has put
+    _pool: Any = field(default=None, repr=False)  # the segment writer thread, started once per store
+    _pool_pid: int = field(default=0, repr=False)
+    _deferred: dict = field(default_factory=dict, repr=False)  # load id → destination: begun, not yet recorded
 
     # -- writing -------------------------------------------------------------------------------
-    def begin(self, load_id: str, destination: str = dest_mod.DESTINATION) -> None:
-        """Open a load: its segments stay pending until :meth:`commit` (or :meth:`recover`)."""
+    def begin(self, load_id: str, destination: str = dest_mod.DESTINATION, defer: bool = False) -> None:
+        """Open a load: its segments stay pending until :meth:`commit` (or :meth:`recover`).
+
+        ``defer``: record the pending load in the same ledger transaction as its first segment (one commit
+        less per load) — the caller must call :meth:`ensure_begun` before the destination load, so the
+        load is in the ledger before any row of it can be in the destination (ADR 0100, docs/adr/0285).
+        """
+        if defer:
+            self._deferred[load_id] = destination
+            return
         self.ledger.set_load(load_id, "pending", destination)
 
+    def ensure_begun(self, load_id: str) -> None:
+        """Record a deferred :meth:`begin` now, unless a segment already recorded it."""
+        if load_id in self._deferred:
+            self.ledger.set_load(load_id, "pending", self._deferred[load_id])
+            del self._deferred[load_id]
+
     def commit(self, load_id: str) -> None:
+        if load_id in self._deferred:  # nothing appended: the load is recorded as it commits
+            self.ledger.set_load(load_id, "committed", self._deferred.pop(load_id))
+            return
         self.ledger.set_load(load_id, "committed")
 
     def rollback(self, load_id: str) -> None:
-        self.ledger.set_load(load_id, "rolled_back")
+        self.ledger.set_load(load_id, "rolled_back", self._deferred.pop(load_id, None))
 
     def append(self, load_id: str, edges: pa.Table) -> dict | None:
         """Write one segment of ``edges`` and chain it; returns its ledger row (None if empty)."""
@@ -97,12 +118,14 @@ class Store:
         edges = edges.select(E.EDGE_SCHEMA.names).cast(E.EDGE_SCHEMA)
         segment_id = f"{load_id}-{uuid.uuid4().hex[:12]}"
         file = f"{segment_id}.parquet"
-        with ThreadPoolExecutor(1) as pool:  # Parquet + write overlap the hashing (both release the GIL)
-            written = pool.submit(self._put_segment, file, edges)
+        pool = self._writer()
+        written = pool.submit(self._put_segment, file, edges)  # Parquet + write (and its fsync) overlap the
+        try:                                                   # hashing and the leaf file's (all release the GIL)
             leaves = leaf_hashes(edges)
             root = root_of(leaves)
             leaf_bytes = leaves.tobytes()
             self.blobs.put(file + ".leaves", leaf_bytes)
+        finally:
             data_size = written.result()
         return Prepared(load_id, segment_id, file, edges, data_size, root, hashlib.sha256(leaf_bytes).hexdigest())
 
@@ -111,6 +134,8 @@ class Store:
         if prep is None:
             return None
         with self.ledger.tx(lock=True) as cur:
+            if prep.load_id in self._deferred:  # a deferred begin: the pending load and its first segment together
+                self.ledger.set_load(prep.load_id, "pending", self._deferred[prep.load_id], cur=cur)
             seq, prev = self.ledger.head(cur)
             cur.execute("SELECT state FROM loads WHERE load_id = ?", [prep.load_id])
             row = cur.fetchone()
@@ -124,8 +149,15 @@ class Store:
             if isinstance(self.index, PostgresIndex):
                 self.index.append(rec["seq"], prep.edges, cur)
             # the embedded DuckIndex catches up lazily, at the next look-up (ADR 0104)
+        self._deferred.pop(prep.load_id, None)  # committed with the segment
         log.debug("lineage segment %s: %d edges, root %s", prep.segment_id, rec["rows"], rec["merkle_root"])
         return rec
+
+    def _writer(self) -> ThreadPoolExecutor:
+        """One writer thread for this store's life (a pool per segment cost more than a micro-batch's write)."""
+        if self._pool is None or self._pool_pid != os.getpid():  # a forked child has no thread of its parent's
+            self._pool, self._pool_pid = ThreadPoolExecutor(1, thread_name_prefix="lineage-segment"), os.getpid()
+        return self._pool
 
     def _put_segment(self, file: str, edges: pa.Table) -> int:
         data = segment_file.write(edges)  # hex ids as bytes in the file (ADR 0107)
@@ -147,7 +179,18 @@ class Store:
         return self.append(load_id, E.loaded_edges(load_id, destination, entity, table, key))
 
     def put_spec(self, spec: Any) -> None:
+        """Once per spec version and store (a spec version's row is never changed or removed)."""
+        if (spec.id, spec.version_hash) in self._specs:
+            return
         self.ledger.put_spec(spec.id, spec.version_hash, spec.normalized)
+        self._specs.add((spec.id, spec.version_hash))
+
+    def close(self) -> None:
+        """Release what a long-lived store keeps open (the writer thread, the embedded ledger's connection)."""
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown()
+        self._pool = None
+        getattr(self.ledger, "close", lambda: None)()
 
     # -- reading -------------------------------------------------------------------------------
     def segments(self, states: tuple[str, ...] | None = None, seqs: list[int] | None = None,
@@ -181,6 +224,7 @@ class Store:
         ``[(load_id, "committed" | "rolled_back")]``.
         """
         loaded_ids = loaded_ids or (lambda entity, load_id: dest_mod.record_ids_of_load(self.home, entity, load_id))
+        self._deferred.clear()  # deferred begins of loads that never reached a segment or the destination
         done = []
         for load in self.ledger.loads("pending"):
             lid = load["load_id"]
@@ -221,10 +265,12 @@ def _blobs_for(spec: str | None, root: Any) -> Any:
 
 
 def open_store(home: Home | str | None = None, url: str | None = None, segments: str | None = None,
-               schema: str = "weftline_lineage", s3_client: Any = None) -> Store:
+               schema: str = "weftline_lineage", s3_client: Any = None, keep_open: bool = False) -> Store:
     """The embedded store under ``$WEFTLINE_HOME/lineage``, or PostgreSQL (``url``) + S3 (``segments``).
 
     ``url`` / ``segments`` default to ``$WEFTLINE_LINEAGE_URL`` / ``$WEFTLINE_LINEAGE_SEGMENTS``.
+    ``keep_open``: a long-lived writer (the stream worker) keeps the embedded ledger's connection; call
+    :meth:`Store.close` when done.
     """
     home = home if isinstance(home, Home) else Home(home)
     url = url or os.environ.get(ENV_URL)
@@ -238,7 +284,7 @@ def open_store(home: Home | str | None = None, url: str | None = None, segments:
         ledger: Ledger = PostgresLedger(url, schema)
         index: Any = PostgresIndex(ledger)
     else:
-        ledger = SqliteLedger(str(root / "ledger.sqlite"))
+        ledger = SqliteLedger(str(root / "ledger.sqlite"), keep_open=keep_open)
         store = Store(home, ledger, blobs, None)
         store.index = DuckIndex(str(root / "index.duckdb"), lambda: (store.segments(), store.read_segment),
                                 ledger.size)

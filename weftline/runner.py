@@ -137,27 +137,46 @@ def map_spec(plan: Plan, table: pa.Table, home: Home, load_id: str, source: str,
     return report
 
 
-def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: datetime | None = None):
+class KeptStateful:
+    """A long-lived worker's stateful stage of one spec: compiled once, its state kept between batches
+    (``transforms.stateful.state.KeptState``)."""
+
+    def __init__(self, plan: Plan, home: Home):
+        from transforms.stateful import compile_stateful
+        from transforms.stateful.state import KeptState
+
+        self.splan = compile_stateful(plan.spec.stateful, plan.spec.id)
+        self.state = KeptState(home.root, plan.spec.id)
+
+
+def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: datetime | None = None,
+                   kept: KeptStateful | None = None):
     """Events → incidents through the spec's keyed state; returns (incidents stamped as records, quarantined
     events, a function that persists the new state — called only after the load committed)."""
     from transforms.stateful import compile_stateful, load_state, save_state
 
     spec = plan.spec
-    splan = compile_stateful(spec.stateful, spec.id)
-    state = load_state(home.root, spec.id)
+    if kept is not None:
+        splan, state = kept.splan, kept.state.load()
+    else:
+        splan, state = compile_stateful(spec.stateful, spec.id), load_state(home.root, spec.id)
     incidents, quarantined, new_state = splan.apply(landed, state, now=now)
     system, stream = spec.source["connector"], spec.source["stream"]
     stamped = stamp(incidents, system=system, stream=f"{stream}.incidents", key=["incident_key"],
                     position="row_id" if "row_id" in incidents.column_names else None, load_id=load_id)
+    if kept is not None:
+        return stamped, quarantined, lambda: kept.state.save(new_state)
     return stamped, quarantined, lambda: save_state(home.root, spec.id, new_state)
 
 
 def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report: RunReport,
                  destination_url: str | None = None, lineage: bool = True, now: datetime | None = None,
-                 destination=None) -> MapResult:
+                 destination=None, lineage_store=None, stateful: KeptStateful | None = None) -> MapResult:
     """Map a landed table and load it, with lineage around the load (begin → append → load → commit).
 
-    ``destination``: an open CRM destination to reuse (a long-lived worker); else one is opened for this load.
+    A long-lived worker passes what it keeps between loads: ``destination`` (an open CRM destination),
+    ``lineage_store`` (an open lineage store) and ``stateful`` (the compiled stateful stage and its state);
+    otherwise each is opened / compiled / read for this load.
     """
     system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
     received = landed
@@ -173,14 +192,14 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
         from lineage import open_store
         from lineage.capture import Capture
 
-        store = open_store(home)
+        store = lineage_store if lineage_store is not None else open_store(home)
         store.recover()
-        store.begin(load_id, dest.name)
+        store.begin(load_id, dest.name, defer=True)  # recorded with the first segment (one ledger commit less)
         cap = Capture(store, load_id)  # per-edge work on a background thread (docs/adr/0108)
         cap.received(received)  # hashed and written while the engine maps
     loading = False  # once the destination was called, only recover() may judge the load
     try:
-        result, commit_state = _map(plan, landed, received, home, load_id, report, now, cap)
+        result, commit_state = _map(plan, landed, received, home, load_id, report, now, cap, stateful)
         q = _write_quarantine(home, system, stream, load_id, f"mapped-{plan.spec.id}", result.quarantine)
         if q:
             report.quarantine.append(str(q))
@@ -188,6 +207,7 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
         if cap is not None:
             cap.mapped(plan.spec, result)
             cap.durable()  # ADR 0100: received + mapped durable and in the ledger before the destination commits
+            store.ensure_begun(load_id)  # the load is in the ledger before any of its rows can be in the CRM
         for out in result.outputs:
             counts = result.counts[out.entity]
             tc = TargetCounts(out.entity, **counts)
@@ -220,14 +240,14 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
 
 
 def _map(plan: Plan, landed: pa.Table, received: pa.Table, home: Home, load_id: str, report: RunReport,
-         now: datetime | None, cap) -> tuple[MapResult, Callable[[], None] | None]:
+         now: datetime | None, cap, stateful: KeptStateful | None = None) -> tuple[MapResult, Callable[[], None] | None]:
     """The map stage (stateful events → incidents first, when the spec has state); returns the result and
     the function that persists the new keyed state once the load committed."""
     system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
     commit_state = None
     try:
         if plan.spec.stateful:
-            landed, events_q, commit_state = stateful_stage(plan, landed, home, load_id, now)
+            landed, events_q, commit_state = stateful_stage(plan, landed, home, load_id, now, kept=stateful)
             q = _write_quarantine(home, system, stream, load_id, f"events-{plan.spec.id}", events_q)
             if q:
                 report.quarantine.append(str(q))
@@ -296,6 +316,7 @@ def stream_processor(integration, home: Home):
     from pathlib import Path
 
     from connectors.crm import open_destination
+    from lineage import open_store
 
     mappings_dir = Path(integration.path).parent if integration.path else Path("mappings")
     plans = {stream: [compile_file(mappings_dir / f"{name}.yaml", home) for name in specs]
@@ -305,6 +326,10 @@ def stream_processor(integration, home: Home):
     dest = open_destination(home, integration.destination)
     if hasattr(dest, "keep_open"):
         dest.keep_open = True
+    # and one lineage store (its ledger connection kept), each stateful spec compiled once with its state
+    # kept in memory between batches (docs/adr/0285)
+    store = open_store(home, keep_open=True)
+    stateful = {id(p): KeptStateful(p, home) for ps in plans.values() for p in ps if p.spec.stateful}
 
     def process(tables: dict[str, pa.Table]) -> list[RunReport]:
         reports = []
@@ -313,8 +338,15 @@ def stream_processor(integration, home: Home):
                 # live: the wall clock is a heartbeat, so a silent device's offline timer fires on time
                 reports.append(map_spec(plan, table, home, new_load_id(), f"{integration.connector}.{stream}",
                                         table.num_rows, 0, integration.destination,
-                                        now=datetime.now(timezone.utc), destination=dest))
+                                        now=datetime.now(timezone.utc), destination=dest, lineage_store=store,
+                                        stateful=stateful.get(id(plan))))
         return reports
 
-    process.close = getattr(dest, "close", lambda: None)  # the worker calls it when it stops
+    def close() -> None:  # the worker's owner calls it when the worker stopped
+        try:
+            getattr(dest, "close", lambda: None)()
+        finally:
+            store.close()
+
+    process.close = close
     return process

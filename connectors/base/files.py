@@ -25,8 +25,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
-    """Write ``data`` (bytes, or a function writing to the open file) to ``path`` durably and atomically."""
+def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None], sync_dir: bool = True) -> None:
+    """Write ``data`` (bytes, or a function writing to the open file) to ``path`` durably and atomically.
+
+    ``sync_dir=False`` skips the folder's fsync: the new content is still durable and whole before the
+    rename, but after a power loss the rename itself may be lost (the old file is seen) — only for files
+    where an old value is safe (a consumer cursor that is behind reprocesses; see docs/adr/0285).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -35,4 +40,5 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)

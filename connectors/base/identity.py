@@ -145,13 +145,14 @@ def _json_payload_hash(table: pa.Table) -> pa.Array:
     from connectors.base.hashing import _connect
 
     con = _connect()
-    con.register("t", table.select([c for c in table.column_names if not is_reserved(c)]))
+    rel = "__wl_row"  # the row struct's name: a source column may well be called ``t``
+    con.register(rel, table.select([c for c in table.column_names if not is_reserved(c)]))
     try:  # DuckDB writes the JSON text; the C loop (when built) hashes it: the same digests, ~2x sooner
         if native() is not None:
-            return sha256_hex([con.sql("SELECT to_json(t)::VARCHAR AS j FROM t").to_arrow_table().column("j")])
-        out = con.sql("SELECT sha256(to_json(t)::VARCHAR) AS h FROM t").to_arrow_table().column("h")
+            return sha256_hex([con.sql(f"SELECT to_json({rel})::VARCHAR AS j FROM {rel}").to_arrow_table().column("j")])
+        out = con.sql(f"SELECT sha256(to_json({rel})::VARCHAR) AS h FROM {rel}").to_arrow_table().column("h")
     finally:
-        con.unregister("t")
+        con.unregister(rel)
     return out.combine_chunks()
 
 

@@ -88,6 +88,7 @@ class DuckDbDestination:
         self.home, self.path, self.dataset, self.fast_path = home, Path(path), dataset, fast_path
         self.keep_open = keep_open  # one connection for every fast load until close() (a long-lived worker)
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._columns: dict[str, dict[str, str]] = {}  # entity -> columns, while the kept connection lives
         self.name = f"duckdb:{dataset}"
         self._pipelines: dict[str, Any] = {}
 
@@ -122,14 +123,21 @@ class DuckDbDestination:
         except duckdb.Error as exc:  # e.g. another process holds the file's write lock
             raise StageError.wrap("load", load_id, _sorted(exc)) from exc
         try:
-            columns = fast.table_columns(con, self.dataset, entity)
+            # kept connection: the catalog read once per table (only dlt changes a table, and it runs after
+            # close(), which forgets them; no other process can open the file meanwhile)
+            columns = self._columns.get(entity) if self.keep_open else None
+            if columns is None:
+                columns = fast.table_columns(con, self.dataset, entity)
             if not columns or not set(batch.column_names) <= set(columns):
                 return None
+            if self.keep_open:
+                self._columns[entity] = columns
             # the table as it is (ADR 0201's refusal), not dlt's memory of it: no dlt on the steady path
             check_types(entity, fast.as_dlt_columns(columns), batch.schema)
             target = f'{fast.q(catalog_of(self.path))}.{fast.q(self.dataset)}.{fast.q(entity)}'
             try:
-                fast.write(con, target, batch, key, write)
+                if batch.num_rows or write == "replace":  # nothing to upsert or append: no empty transaction
+                    fast.write(con, target, batch, key, write)
             except Exception as exc:
                 raise StageError.wrap("load", load_id, _sorted(exc)) from exc
         finally:
@@ -148,6 +156,7 @@ class DuckDbDestination:
 
     def close(self) -> None:
         """Close the kept connection (``keep_open``); the next load opens it again."""
+        self._columns.clear()
         if self._con is not None:
             self._con.close()
             self._con = None

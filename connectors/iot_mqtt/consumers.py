@@ -34,7 +34,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _store(home: Home) -> StateStore:
-    st = StateStore(home)
+    # a cursor that is behind only reprocesses (idempotent, see the module doc), so its rename needs no
+    # folder fsync; the file itself is fsynced before the rename, so it is never half-written (ADR 0285)
+    st = StateStore(home, sync_dir=False)
     st.dir = home.state / "consumers"
     return st
 
@@ -63,10 +65,17 @@ def pending(home: Home, system: str, stream: str, consumer: str) -> list[tuple[s
     return out
 
 
-def drain(home: Home, system: str, stream: str, consumer: str) -> Iterator[tuple[str, Path, pa.Table]]:
-    """Yield ``(load_id, part_path, table)`` for each unprocessed part; call :func:`mark_done` after each."""
+def drain(home: Home, system: str, stream: str, consumer: str,
+          written: dict[Path, pa.Table] | None = None) -> Iterator[tuple[str, Path, pa.Table]]:
+    """Yield ``(load_id, part_path, table)`` for each unprocessed part; call :func:`mark_done` after each.
+
+    ``written``: tables this process has just landed, by part path (the stream worker's hand-off); a pending
+    part found there is taken from it (and removed) instead of being read back. Which parts are pending is
+    still decided by the files and the cursor.
+    """
     for load_id, path in pending(home, system, stream, consumer):
-        yield load_id, path, pq.read_table(path)
+        table = written.pop(path, None) if written is not None else None
+        yield load_id, path, table if table is not None else pq.read_table(path)
 
 
 def mark_done(home: Home, system: str, stream: str, consumer: str, load_id: str, part: Path) -> None:

@@ -54,6 +54,7 @@ def new_load_id() -> str:
 class Ingested:
     counts: dict[str, int]
     parts: dict[str, Path] = field(default_factory=dict)  # stream -> landed part
+    tables: dict[str, pa.Table] = field(default_factory=dict)  # stream -> the table written as that part
     quarantine_part: Path | None = None
 
 
@@ -88,7 +89,8 @@ class Ingestor:
         for stream, table in decoded.tables.items():
             if table.num_rows:
                 lid = self._load_id(stream)
-                out.parts[stream] = land(self._stamped(stream, table, lid), self.home, SYSTEM, stream, lid)
+                out.tables[stream] = stamped = self._stamped(stream, table, lid)
+                out.parts[stream] = land(stamped, self.home, SYSTEM, stream, lid)
         if decoded.rejected.num_rows:
             qhome = SimpleNamespace(landing=self.home.quarantine)  # same durable writer, quarantine root
             out.quarantine_part = land(decoded.rejected, qhome, SYSTEM, QUARANTINE_STREAM,

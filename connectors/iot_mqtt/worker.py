@@ -1,13 +1,16 @@
-"""The long-running stream worker: subscribe → micro-batch → land → ack → process.
+"""The long-running stream worker: subscribe → micro-batch → land → ack, and beside it: process.
 
 A micro-batch closes at ``batch_max_ms`` (≤ 200 ms) after its first message or at
 ``batch_max_messages``; it is landed durably (:class:`~connectors.iot_mqtt.ingest.Ingestor`)
 and only then acked. Processing (map → load → lineage, supplied by the runner as
-``process``) drains the landing through the consumer cursor, so a crash anywhere
-loses nothing: unlanded messages are redelivered by the broker, landed but
-unprocessed parts are drained on restart, and a failing ``process`` is retried
-with backoff while ingest goes on. SIGTERM/SIGINT (see :func:`stop_on_signals`)
-finish the current micro-batch, ack it, process, then disconnect keeping the session.
+``process``) runs on its own thread (docs/adr/0285): it drains the landing through the
+consumer cursor, so landing and acking never wait for a load, and a batch that lands while
+the previous one is processed is taken with the next drain. A crash anywhere loses nothing:
+unlanded messages are redelivered by the broker, landed but unprocessed parts are drained on
+restart (a part is marked done only after ``process`` returned), and a failing ``process`` is
+retried with backoff while ingest goes on. SIGTERM/SIGINT (see :func:`stop_on_signals`)
+finish the current micro-batch, ack it, process what is pending, then disconnect keeping the
+session.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from paho.mqtt.client import Client
 
 from connectors.base.home import Home
@@ -34,6 +39,7 @@ from connectors.iot_mqtt.ingest import SYSTEM, Ingestor
 log = logging.getLogger(__name__)
 Process = Callable[[dict[str, pa.Table]], None]
 DEFAULT_CONSUMER = "stream-worker"
+MAX_WINDOW_MS = 200  # the longest a micro-batch stays open (config's max_ms is ≤ this), see _collect
 
 
 @dataclass
@@ -60,8 +66,12 @@ class Worker:
         self._generation = 0
         self.refused: str | None = None  # the broker's reason when it refused our CONNECT
         self._retry_at = 0.0
-        self._dirty = False  # something landed (or failed) since the last processing
+        self._dirty = threading.Event()  # something landed (or failed) since the last processing
+        self._closing = threading.Event()  # the processing thread: do a last pass and end
+        self._busy = threading.Event()  # the processing thread is in a pass
         self._backoff = 0.5
+        self.processor_error: BaseException | None = None  # what ended the processing thread, if anything
+        self._written: dict = {}  # part path -> the table just landed there, for the processing thread
         self.client = self._client()
 
     # paho callbacks (network thread)
@@ -102,79 +112,138 @@ class Worker:
         except queue.Empty:
             return []
         batch = [first]
-        deadline = time.monotonic() + self.cfg.batch_max_ms / 1000
+        # the window runs from the first message's arrival, not from when this thread got to it (it may have
+        # waited in the inbox while the previous batch was landing)
+        waited = max(0.0, time.time() - first[1].received_ms / 1000)
+        deadline = time.monotonic() + self.cfg.batch_max_ms / 1000 - waited
         limit = min(self.cfg.batch_max_messages, self.cfg.receive_maximum)
-        while len(batch) < limit:
-            left = deadline - time.monotonic()
-            if left <= 0:
+        # while the processing thread is busy, landing sooner would not process anything sooner: the batch
+        # may stay open up to MAX_WINDOW_MS (landing fewer, larger batches leaves the CPU to processing)
+        stretch = deadline + max(0.0, MAX_WINDOW_MS - self.cfg.batch_max_ms) / 1000
+        while len(batch) < limit:  # the window bounds the wait; what is already queued is taken in any case
+            now = time.monotonic()
+            end = stretch if now >= deadline and self._busy.is_set() else deadline
+            if now >= end:
+                try:
+                    while len(batch) < limit:
+                        batch.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    pass
                 break
-            try:
-                batch.append(self.inbox.get(timeout=left))
+            try:  # past the deadline: short waits, to close as soon as processing is free
+                batch.append(self.inbox.get(timeout=end - now if now < deadline else min(end - now, 0.005)))
             except queue.Empty:
-                break
+                pass
         return batch
 
     def _land_and_ack(self, batch: list[tuple[int, Message]]) -> None:
         res = self.ingestor.ingest([m for _, m in batch])  # durable when it returns
-        self._dirty = True
+        if self.process is not None and self.processor_error is None:  # hand the tables over (no read-back)
+            for s, path in res.parts.items():
+                if s in self.streams:
+                    self._written[path] = _as_read_back(res.tables[s], path)
         self.stats.received += len(batch)
         self.stats.quarantined += res.counts.get("quarantined", 0)
         for s, n in res.counts.items():
             if s != "quarantined":
                 self.stats.landed[s] = self.stats.landed.get(s, 0) + n
         gen = self._generation
-        for g, m in batch:
-            if g == gen and m.qos > 0:  # an older connection's message is redelivered and acked then
+        acks = [m for g, m in batch if g == gen and m.qos > 0]  # an older connection's: redelivered, acked then
+        with _one_wakeup(self.client):
+            for m in acks:
                 self.client.ack(m.mid, m.qos)
-                self.stats.acked += 1
+        self.stats.acked += len(acks)
+        self._dirty.set()  # after the parts are on disk: the processing thread drains them
 
     @property
     def streams(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.cfg.streams, STATUS_STREAM, EVENTS_STREAM]))
 
     def process_pending(self, force: bool = False) -> int:
-        """Drain every stream for this consumer, hand the tables to ``process``, mark them done."""
-        if self.process is None or (not force and (not self._dirty or time.monotonic() < self._retry_at)):
+        """Drain every stream for this consumer, hand the tables to ``process``, mark them done.
+
+        Called by the processing thread (and once before connecting); not safe to run twice at once.
+        """
+        if self.process is None or (not force and (not self._dirty.is_set() or time.monotonic() < self._retry_at)):
             return 0
-        self._dirty = False
-        pending = {s: list(drain(self.home, SYSTEM, s, self.consumer)) for s in self.streams}
-        pending = {s: parts for s, parts in pending.items() if parts}
-        if not pending:
-            return 0
-        tables = {s: pa.concat_tables([t for _, _, t in parts], promote_options="permissive")
-                  for s, parts in pending.items()}
+        self._dirty.clear()  # before draining: a part landed from now on sets it again
+        self._busy.set()
         try:
+            pending = {s: list(drain(self.home, SYSTEM, s, self.consumer, self._written)) for s in self.streams}
+            pending = {s: parts for s, parts in pending.items() if parts}
+            if not pending:
+                return 0
+            tables = {s: pa.concat_tables([t for _, _, t in parts], promote_options="permissive")
+                      for s, parts in pending.items()}
             self.process(tables)
-        except Exception:  # the runner's failure: keep the parts pending, retry with backoff
-            self._dirty = True
+        except Exception:  # the runner's failure (or an unreadable part): keep the parts pending, retry
+            self._dirty.set()
             self.stats.process_failures += 1
             self._retry_at = time.monotonic() + self._backoff
+            log.exception("iot_mqtt: processing failed; the landed parts stay pending, retry in %.1fs",
+                          self._backoff)
             self._backoff = min(self._backoff * 2, 30.0)
-            log.exception("iot_mqtt: processing failed; %d stream(s) stay pending, retry in %.1fs",
-                          len(tables), self._backoff)
             return 0
+        finally:
+            self._busy.clear()
         self._backoff = 0.5
         for s, parts in pending.items():
-            for load_id, path, _ in parts:
+            last = {load_id: path for load_id, path, _ in parts}  # parts in order: marks every earlier one too
+            for load_id, path in last.items():
                 mark_done(self.home, SYSTEM, s, self.consumer, load_id, path)
             self.stats.processed_parts += len(parts)
         return sum(len(p) for p in pending.values())
+
+    def _process_loop(self) -> None:
+        """The processing thread: wake on each landed batch (or a due retry) until closing, then a last pass."""
+        try:
+            while not self._closing.is_set():
+                wait = self._retry_at - time.monotonic()
+                if wait > 0:  # a failed pass: back off (landing and acking go on meanwhile)
+                    self._closing.wait(wait)
+                    continue
+                if self._dirty.wait(0.2):
+                    self.process_pending()
+            self.process_pending(force=True)
+        except BaseException as exc:  # mark_done failed (disk full?): run() raises it; parts stay pending
+            self.processor_error = exc
+            self._written.clear()  # nobody takes them any more; a restart reads the parts from disk
+            log.exception("iot_mqtt: the processing thread stopped; the worker stops, pending parts wait for a restart")
+
+    def _start_processor(self) -> threading.Thread | None:
+        if self.process is None:
+            return None
+        self._closing.clear()
+        th = threading.Thread(target=self._process_loop, name="iot_mqtt-process", daemon=True)
+        th.start()
+        return th
+
+    def _stop_processor(self, th: threading.Thread | None) -> None:
+        """Let the processing thread finish what is landed, and wait for it."""
+        if th is None:
+            return
+        self._closing.set()
+        th.join()
 
     def run(self, stop: threading.Event, connect_timeout: float = 30.0) -> Stats:
         """Run until ``stop`` is set; then finish the current batch, ack, process, disconnect."""
         self.process_pending(force=True)  # parts landed before a crash
         connect(self.client, self.cfg)
         self.client.loop_start()
+        processor = None
         try:
+            processor = self._start_processor()
             self._wait_ready(connect_timeout)
             while not stop.is_set():
+                if self.processor_error is not None:  # fail loudly: a restart drains what stays pending
+                    raise RuntimeError("iot_mqtt: the processing thread failed outside `process` "
+                                       f"({self.processor_error!r}); landed parts stay pending") from self.processor_error
                 batch = self._collect(stop)
                 if batch:
                     self._land_and_ack(batch)
-                self.process_pending()
             self._drain_inbox()
-            self.process_pending(force=True)
         finally:
+            self._stop_processor(processor)  # processes what landed, also after a landing failure
             self.client.disconnect()
             self.client.loop_stop()
         log.info("iot_mqtt: stopped: %s", self.stats)
@@ -198,6 +267,38 @@ class Worker:
                 break
         if batch:
             self._land_and_ack(batch)
+
+
+@contextmanager
+def _one_wakeup(client: Client):
+    """Queue a batch's PUBACKs with one wake-up of paho's network thread instead of one per ack.
+
+    paho (2.x, pinned in uv.lock) writes a byte to its socketpair for every queued packet so that its
+    network thread leaves select() and writes; for 500–1000 acks that is as many syscalls and thread
+    switches. The packets go to paho's thread-safe out-queue as before; only the wake-ups are folded
+    into one at the end. Without that socketpair (another paho), acks are queued as they are.
+    """
+    wake = getattr(client, "_sockpairW", None)
+    if wake is None:
+        yield
+        return
+    client._sockpairW = None
+    try:
+        yield
+    finally:
+        if client._sockpairW is None:  # not replaced meanwhile by a reconnect on the network thread
+            client._sockpairW = wake
+        try:
+            client._sockpairW.send(b"0")
+        except (BlockingIOError, OSError):
+            pass
+
+
+def _as_read_back(table: pa.Table, path) -> pa.Table:
+    """``table`` as reading its part back would give it (Parquet has no timestamp[s]: such columns come back
+    as timestamp[ms]), so processing sees the same table whether it was handed over or read from disk."""
+    schema = pq.read_schema(path)
+    return table if table.schema.equals(schema, check_metadata=True) else table.cast(schema)
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -113,8 +113,9 @@ STEPS = ("begin", "received", "mapped", "destination", "loaded", "commit")
 
 
 def run_pipeline(store, load_id: str, rows=ROWS, stop_after: str | None = None, die_after: str | None = None,
-                 sigkill: bool = False):
-    """One run; ``die_after`` ends the process right after that step (``os._exit``, or SIGKILL)."""
+                 sigkill: bool = False, defer_begin: bool = False):
+    """One run; ``die_after`` ends the process right after that step (``os._exit``, or SIGKILL).
+    ``defer_begin``: begin as the stream worker's runner does (recorded with the first segment)."""
     home = store.home
     landed = stamp(pa.Table.from_pylist(rows), system=SYSTEM, stream=STREAM, key=["submission_id"],
                    position=None, load_id=load_id)
@@ -123,10 +124,10 @@ def run_pipeline(store, load_id: str, rows=ROWS, stop_after: str | None = None, 
     result = map_rows(landed, spec, home.subject_key(), load_id)
     out = result.outputs[0].table
     actions = {
-        "begin": lambda: store.begin(load_id),
+        "begin": lambda: store.begin(load_id, defer=defer_begin),
         "received": lambda: store.append_received(load_id, landed),
         "mapped": lambda: store.append_mapped(load_id, spec, result),
-        "destination": lambda: load_duckdb(home, ENTITY, out, "external_id"),
+        "destination": lambda: (store.ensure_begun(load_id), load_duckdb(home, ENTITY, out, "external_id")),
         "loaded": lambda: store.append_loaded(load_id, "duckdb", ENTITY, out, key=["external_id"]),
         "commit": lambda: store.commit(load_id),
     }

@@ -22,7 +22,8 @@ from lineage_pipeline import ENTITY, run_pipeline
 HERE = Path(__file__).parent
 
 
-def crash_run(home, load_id: str, die_after: str, sigkill: bool = False, store_args: str = "") -> int:
+def crash_run(home, load_id: str, die_after: str, sigkill: bool = False, store_args: str = "",
+              defer_begin: bool = False) -> int:
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(HERE)!r})
@@ -30,7 +31,7 @@ def crash_run(home, load_id: str, die_after: str, sigkill: bool = False, store_a
         from lineage.store import open_store
         from lineage_pipeline import run_pipeline
         store = open_store(Home({str(home.root)!r}){store_args})
-        run_pipeline(store, {load_id!r}, die_after={die_after!r}, sigkill={sigkill!r})
+        run_pipeline(store, {load_id!r}, die_after={die_after!r}, sigkill={sigkill!r}, defer_begin={defer_begin!r})
     """)
     return subprocess.run([sys.executable, "-c", code], cwd=HERE.parents[1], timeout=240).returncode
 
@@ -78,3 +79,24 @@ def test_sigkill_after_the_destination_load_is_repaired(home):
     steps = [r["step"] for r in store.index.lookup("target_key", ["WEB-2"]).to_pylist()]
     assert sorted(steps) == ["loaded", "mapped"]
     assert_consistent(store)
+
+
+@pytest.mark.parametrize("die_after,expected", [
+    ("begin", None),  # deferred: nothing recorded, nothing loaded — nothing to recover
+    ("received", "rolled_back"),
+    ("mapped", "rolled_back"),
+    ("destination", "committed"),
+    ("loaded", "committed"),
+])
+def test_kill_between_steps_with_a_deferred_begin_then_recover(home, die_after, expected):
+    """The stream worker's runner records the pending load with its first segment (begin(defer=True)) and
+    makes sure it is recorded before the destination load: the same repairs after a crash at any step."""
+    assert crash_run(home, "L1", die_after, defer_begin=True) == 17
+    store = open_store(home)
+    assert store.recover() == ([] if expected is None else [("L1", expected)])
+    assert verify(store).ok
+    assert_consistent(store)
+    run_pipeline(store, "L2", defer_begin=True)
+    assert store.recover() == []
+    assert_consistent(store)
+    assert verify(store).ok

@@ -216,3 +216,183 @@ def test_status_events_reach_the_crm_once_even_when_delivered_twice(system_broke
                      crm.column("reason").to_pylist()))
     assert got == [("d1", "online", "birth"), ("d2", "offline", "death"), ("d2", "online", "birth"),
                    ("d3", "online", "birth"), (f"{prefix}/gw", "offline", "death"), (f"{prefix}/gw", "online", "birth")]
+
+
+def test_landing_and_acking_go_on_while_a_batch_is_processed(system_broker, prefix, home, publisher_factory):
+    """Processing runs on its own thread (ADR 0285): while ``process`` is blocked, later messages are still
+    landed and acked, their parts stay pending (marked done only after a process call returned), and once it
+    returns the next drain takes all of them — every message processed exactly once."""
+    release, entered = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def process(tables):
+        t = tables.get("telemetry")
+        if t is not None:
+            seen.extend(int(s.split(":")[1].strip(" }")) for s in t.column("payload_json").to_pylist())
+        entered.set()
+        assert release.wait(30), "the test never released the processing step"
+
+    w = Worker(config(prefix, system_broker), home, process)
+    pub = publisher_factory(system_broker)
+    with running(w) as result:
+        pub.publish(f"{prefix}/devices/d1/telemetry", {"seq": 0})
+        pub.wait()
+        assert entered.wait(20), "the first batch never reached process"
+        for i in range(1, 40):
+            pub.publish(f"{prefix}/devices/d1/telemetry", {"seq": i})
+        pub.wait()
+        wait_for(lambda: w.stats.acked == 40, what="40 acked while process is blocked")
+        assert w.stats.processed_parts == 0  # the first call has not returned: nothing marked done
+        assert len(pending(home, "iot_mqtt", "telemetry", w.consumer)) >= 2
+        release.set()
+        wait_for(lambda: not pending(home, "iot_mqtt", "telemetry", w.consumer), what="all parts processed")
+    assert "stats" in result
+    assert sorted(seen) == list(range(40))
+
+
+def test_stop_processes_what_landed_before_returning(system_broker, prefix, home, publisher_factory):
+    """A graceful stop while a batch is being processed: run() returns only after the last landed part was
+    processed and marked done."""
+    release = threading.Event()
+    calls: list[int] = []
+
+    def process(tables):
+        calls.append(sum(t.num_rows for t in tables.values()))
+        release.wait(2)  # slow downstream: the stop comes while this runs
+
+    w = Worker(config(prefix, system_broker), home, process)
+    pub = publisher_factory(system_broker)
+    with running(w):
+        for i in range(25):
+            pub.publish(f"{prefix}/devices/d2/telemetry", {"seq": i})
+        pub.wait()
+        wait_for(lambda: w.stats.acked == 25 and calls, what="25 acked and processing started")
+    assert not pending(home, "iot_mqtt", "telemetry", w.consumer)
+    assert sum(calls) == 25 and w.processor_error is None
+
+
+def test_handed_over_tables_equal_the_landed_parts(system_broker, prefix, home, publisher_factory):
+    """The worker hands the tables it just landed to the processing thread instead of reading them back; they
+    must be exactly what a reader of the parts gets (Parquet stores a timestamp[s] as timestamp[ms])."""
+    import pyarrow as pa
+
+    got: dict[str, list] = {}
+
+    def process(tables):
+        for s, t in tables.items():
+            got.setdefault(s, []).append(t)
+
+    w = Worker(config(prefix, system_broker), home, process)
+    pub = publisher_factory(system_broker)
+    with running(w):
+        for i in range(30):
+            pub.publish(f"{prefix}/devices/d{i % 3}/telemetry",
+                        {"seq": i, "temp": 20.5, "event_time": f"2026-11-24T08:00:{i:02d}Z"})
+            pub.publish(f"{prefix}/devices/d{i % 3}/status",
+                        {"status": "online" if i % 2 else "offline", "event_time": f"2026-11-24T08:00:{i:02d}Z"})
+        pub.wait()
+        wait_for(lambda: w.stats.acked == 60 and not pending(home, "iot_mqtt", "telemetry", w.consumer)
+                 and not pending(home, "iot_mqtt", "device_status", w.consumer), what="60 processed")
+    assert not w._written  # every handed-over table was taken
+    for stream in ("telemetry", "device_status"):
+        parts = sorted((home.landing / "iot_mqtt" / stream).rglob("part-*.parquet"))
+        on_disk = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="permissive")
+        handed = pa.concat_tables(got[stream], promote_options="permissive")
+        assert handed.schema.equals(on_disk.schema), (handed.schema, on_disk.schema)
+        assert handed.equals(on_disk)
+
+
+def test_a_backlog_is_collected_in_full_batches(prefix, home):
+    """Messages that waited in the inbox longer than the batch window (a backlog after a slow landing or a
+    reconnect) are still taken up to ``max_messages`` per batch, never one by one."""
+    from connectors.iot_mqtt.decode import Message
+
+    cfg = config(prefix, 1883, batch={"max_messages": 100, "max_ms": 50})
+    w = Worker(cfg, home)
+    old = int(time.time() * 1000) - 10_000  # received 10 s ago: far beyond the window
+    for i in range(250):
+        w.inbox.put((0, Message(f"{prefix}/devices/d1/telemetry", b'{"seq": %d}' % i, 1, False, False, i + 1, old)))
+    sizes = [len(w._collect(threading.Event())) for _ in range(3)]
+    assert sizes == [100, 100, 50]
+    assert w._collect(threading.Event()) == []  # empty inbox: nothing, after the poll timeout
+
+
+def test_acks_of_a_batch_share_one_wakeup_and_the_socketpair_comes_back(prefix, home):
+    """``_one_wakeup`` folds the per-ack wake-ups of paho's network thread into one; the socketpair it
+    borrows is restored (and one byte is sent on it), also when an ack raises."""
+    from connectors.iot_mqtt.worker import _one_wakeup
+
+    w = Worker(config(prefix, 1883), home)
+    c = w.client
+    c.loop_start()  # creates paho's socketpair (no connection needed)
+    try:
+        wake = c._sockpairW
+        assert wake is not None
+        with pytest.raises(RuntimeError):
+            with _one_wakeup(c):
+                assert c._sockpairW is None  # packets queued now do not wake the thread one by one
+                raise RuntimeError("an ack failed")
+        assert c._sockpairW is wake
+    finally:
+        c.loop_stop()
+
+
+def test_a_batch_stays_open_while_processing_is_busy_and_closes_when_it_is_free(prefix, home, monkeypatch):
+    """Landing sooner than processing can take it only costs CPU: while the processing thread is in a pass,
+    the micro-batch stays open (up to MAX_WINDOW_MS) and closes once the pass is over; when processing is
+    idle, the configured window applies."""
+    import connectors.iot_mqtt.worker as worker_mod
+    from connectors.iot_mqtt.decode import Message
+
+    monkeypatch.setattr(worker_mod, "MAX_WINDOW_MS", 60_000)
+    w = Worker(config(prefix, 1883, batch={"max_messages": 100, "max_ms": 20}), home)
+
+    def msg(i):
+        return (0, Message(f"{prefix}/devices/d1/telemetry", b'{"seq": %d}' % i, 1, False, False, i + 1,
+                           int(time.time() * 1000)))
+
+    def collect_with_late_message(busy: bool) -> int:
+        if busy:
+            w._busy.set()
+        w.inbox.put(msg(0))
+        out: list = []
+        th = threading.Thread(target=lambda: out.extend(w._collect(threading.Event())))
+        th.start()
+        time.sleep(0.3)  # well past the 20 ms window
+        w.inbox.put(msg(1))
+        time.sleep(0.1)
+        w._busy.clear()  # the pass is over
+        th.join(10)
+        while True:  # leave the inbox empty for the next case
+            try:
+                w.inbox.get_nowait()
+            except Exception:
+                break
+        return len(out)
+
+    assert collect_with_late_message(busy=False) == 1  # idle processing: the window closed at 20 ms
+    assert collect_with_late_message(busy=True) == 2  # busy: still open 300 ms later, closed when it was free
+
+
+def test_a_failure_outside_process_stops_the_worker_and_leaves_the_parts_pending(system_broker, prefix, home,
+                                                                                  publisher_factory):
+    """The cursor cannot be written (a file where its folder goes): the processing thread fails outside
+    ``process``; the worker must not go on landing without processing — run() raises, nothing is lost."""
+    seen: list[int] = []
+    (home.state / "consumers").mkdir(parents=True)
+    (home.state / "consumers" / "iot_mqtt").write_text("not a folder")
+    w = Worker(config(prefix, system_broker), home, lambda tables: seen.append(sum(t.num_rows for t in tables.values())))
+    pub = publisher_factory(system_broker)
+    stop, err = threading.Event(), []
+    th = threading.Thread(target=lambda: _run_catching(w, stop, err), daemon=True)
+    th.start()
+    assert w.connected.wait(10)
+    for i in range(5):
+        pub.publish(f"{prefix}/devices/d1/telemetry", {"seq": i})
+    pub.wait()
+    th.join(30)
+    assert not th.is_alive() and err and "processing thread failed" in str(err[0])
+    assert w.stats.acked >= 1 and sum(seen) >= 1 and w.stats.processed_parts == 0
+    (home.state / "consumers" / "iot_mqtt").unlink()
+    # every acked message is landed and still pending (what was not acked yet stays with the broker's session)
+    assert sum(pq.read_table(p).num_rows for _, p in pending(home, "iot_mqtt", "telemetry", w.consumer)) == w.stats.acked

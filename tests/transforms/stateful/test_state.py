@@ -94,3 +94,34 @@ def test_a_rule_added_later_starts_from_the_saved_buffer(tmp_path, mk):
     inc, _, st2 = both.apply(mk.status([("d2", 200, "online")]), load_state(tmp_path, "s"))
     assert inc.column("rule").to_pylist() == ["offline"]  # old events have no match flag: not counted
     assert "_m_flaps" in st2.buffer.column_names
+
+
+def test_kept_state_is_the_saved_one_until_another_writer_saves(tmp_path, offline_plan, mk):
+    """A long-lived worker keeps what it saved (KeptState); a save by anyone else since is read from disk,
+    and the worker's next save descends from it (no StateConflict, nothing of the other save lost)."""
+    from transforms.stateful.state import KeptState
+
+    kept = KeptState(tmp_path, "device_offline_ticket")
+    _, _, st = offline_plan.apply(mk.status([("d1", 0, "online"), ("d1", 10, "offline")]), kept.load())
+    saved = kept.save(st)
+    assert kept.load() is saved and saved.generation == 1
+    other = load_state(tmp_path, "device_offline_ticket")  # a second writer (a replay) moves the state on
+    _, _, st_other = offline_plan.apply(mk.status([("d2", 20, "online")]), other)
+    save_state(tmp_path, "device_offline_ticket", st_other)
+    again = kept.load()
+    assert again is not saved and again.generation == 2 and again.next_seq == st_other.next_seq
+    inc, _, st3 = offline_plan.apply(mk.status([("d2", 300, "online")]), again)
+    assert inc.column("action").to_pylist() == ["open"]  # d1's offline run survived both writers
+    assert kept.save(st3).generation == 3
+
+
+def test_kept_state_after_a_conflicting_save_reloads(tmp_path, offline_plan, mk):
+    from transforms.stateful.state import KeptState
+
+    kept = KeptState(tmp_path, "device_offline_ticket")
+    base = kept.load()
+    _, _, mine = offline_plan.apply(mk.status([("d1", 0, "online")]), base)
+    save_state(tmp_path, "device_offline_ticket", offline_plan.apply(mk.status([("d9", 0, "online")]), base)[2])
+    with pytest.raises(StateConflict):
+        kept.save(mine)  # descends from generation 0, disk is at 1
+    assert kept.load().generation == 1  # the other writer's state, read again
