@@ -1,6 +1,6 @@
-"""``stamp`` computes payload hashes and record ids in one DuckDB query when it hashes the payload itself;
-the values must be exactly those of the two separate computations (payload_hash_of_rows, then sha256_hex
-over system, stream, key, position), or replays would stop deduplicating against older landings."""
+"""``stamp``'s payload hashes and record ids must be exactly those of the two separate computations
+(payload_hash_of_rows, then sha256_hex over system, stream, key, position) and of the documented text,
+or replays would stop deduplicating against older landings."""
 
 from __future__ import annotations
 
@@ -50,5 +50,5 @@ def test_a_record_id_by_hand():
     got = stamp(t, system="iot_mqtt", stream="device_status", key=["event_key"], position=None, load_id="L1")
     raw = SEPARATOR.join(["iot_mqtt", "device_status", "k1", ""]).encode()
     assert got.column("_wl_record_id")[0].as_py() == hashlib.sha256(raw).hexdigest()[:32]
-    payload = '{"event_key":"k1","status":"online"}'.encode()
+    payload = "event_key\x1evk1\x1fstatus\x1evonline".encode()  # the canonical row text (docs/adr/0003)
     assert got.column("_wl_payload_hash")[0].as_py() == hashlib.sha256(payload).hexdigest()
