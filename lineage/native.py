@@ -16,17 +16,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from connectors.base.cbuild import ENV_SWITCH, build_and_load  # noqa: F401  (ENV_SWITCH: "0" turns it off)
 
 SOURCE = Path(__file__).with_name("sha256_bulk.c")
-ENV_SWITCH = "WEFTLINE_NATIVE"  # "0" turns the C loop off
 
 
 class Column(ctypes.Structure):
@@ -34,45 +28,11 @@ class Column(ctypes.Structure):
                 ("offsets", ctypes.c_void_p), ("data", ctypes.c_void_p)]
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    d = Path(base) / "weftline"
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return d
-
-
-def _safe(path: Path) -> bool:
-    """Ours and writable by no one else (a library we load must not be someone else's)."""
-    st = path.stat()
-    return st.st_uid == os.getuid() and not st.st_mode & 0o022
-
-
-def _build(src: bytes) -> Path:
-    tag = hashlib.sha256(src + sys.platform.encode()).hexdigest()[:16]
-    d = _cache_dir()
-    lib = d / f"sha256_bulk-{tag}.so"
-    if lib.exists():
-        return lib
-    tmp = d / f".{lib.name}.{os.getpid()}"
-    cmd = ["gcc", "-O2", "-shared", "-fPIC", "-Wno-deprecated-declarations", str(SOURCE), "-o", str(tmp), "-lcrypto"]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-    os.replace(tmp, lib)
-    return lib
-
-
 @functools.lru_cache(maxsize=1)  # one load per process, like an import
 def load() -> ctypes.CDLL | None:
     """The compiled library, or None when the C loop is off or cannot be built here."""
-    if os.environ.get(ENV_SWITCH, "1") == "0":
-        return None
-    try:
-        lib_path = _build(SOURCE.read_bytes())
-        if not (_safe(lib_path.parent) and _safe(lib_path)):
-            log.warning("lineage: %s is writable by others; not loading it (hashing in DuckDB)", lib_path)
-            return None
-        lib = ctypes.CDLL(str(lib_path))
-    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # RuntimeError: no home folder
-        log.info("lineage: no C hashing loop (%s); hashing in DuckDB", exc)
+    lib = build_and_load(SOURCE)  # the build, cache folder and safety checks of connectors/base/cbuild.py
+    if lib is None:
         return None
     lib.leaf_hashes.argtypes = [ctypes.POINTER(Column), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
     lib.leaf_hashes.restype = ctypes.c_int

@@ -56,7 +56,13 @@ def _build(source: Path) -> Path:
 
 @functools.lru_cache(maxsize=None)  # one build + load per source and process, like an import
 def load_library(source: Path) -> ctypes.CDLL | None:
-    """The compiled library of ``source``, or None when C loops are off or cannot be built here."""
+    """The compiled library of ``source`` (loaded once per process), or None when C loops are off or
+    cannot be built here."""
+    return build_and_load(source)
+
+
+def build_and_load(source: Path) -> ctypes.CDLL | None:
+    """:func:`load_library` without the per-process cache (a caller that keeps its own)."""
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return None
     try:
