@@ -131,7 +131,13 @@ def _level(nodes: np.ndarray, con: duckdb.DuckDBPyConnection | None, lib=None) -
     if lib is not None:
         pairs = np.ascontiguousarray(nodes[: 2 * m])
         up = np.empty((m + len(nodes) % 2, 32), np.uint8)  # an odd last node is carried up unchanged
-        lib.node_hashes(pairs.ctypes.data, m, up.ctypes.data)
+        if m < _SPLIT:
+            lib.node_hashes(pairs.ctypes.data, m, up.ctypes.data)
+        else:  # big levels on two threads (ctypes releases the GIL); the halves are independent pairs
+            h = m // 2
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(lambda r: lib.node_hashes(pairs[2 * r[0]:].ctypes.data, r[1] - r[0],
+                                                        up[r[0]:].ctypes.data), [(0, h), (h, m)]))
         up[m:] = nodes[2 * m:]
         return up
     msgs = np.empty((m, 65), np.uint8)

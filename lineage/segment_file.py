@@ -5,7 +5,7 @@ export) always carry ids as lower-case hex text. Only the *file* differs (docs/a
 of :data:`ID_COLUMNS` whose values in a chunk are all lower-case hex of one even width is written as
 ``fixed_size_binary`` (half the bytes, no compression — random bytes do not compress — no
 dictionary, no statistics); any other column, or an id column holding anything else (``r1``, upper
-case, mixed widths), stays text, zstd as before. Reading turns every ``fixed_size_binary`` column
+case, mixed widths), stays text, lz4 (zstd before 2026-12-02; both read). Reading turns every ``fixed_size_binary`` column
 back into the same hex text, so files written before this format read unchanged, and the leaves
 recomputed by ``verify`` are those of the text that was hashed at append time.
 
@@ -172,10 +172,11 @@ def from_file(table: pa.Table) -> pa.Table:
 
 
 def write(edges: pa.Table, sink: Any = None) -> bytes | None:
-    """Parquet of ``edges``: binary id columns uncompressed, the rest zstd; bytes (or into ``sink``)."""
+    """Parquet of ``edges``: binary id columns uncompressed, the rest lz4; bytes (or into ``sink``)."""
     t = to_file(edges)
     binary = {f.name for f in t.schema if pa.types.is_fixed_size_binary(f.type)}
-    compression = {name: ("none" if name in binary else "zstd") for name in t.column_names}
+    # lz4, not zstd, for the rest: ~60 ms less per million edges for ~7 % more bytes (ADR 0107)
+    compression = {name: ("none" if name in binary else "lz4") for name in t.column_names}
     low = [c for c in LOW_CARDINALITY if c in t.column_names]  # min/max of random ids helps no reader
     out = sink if sink is not None else io.BytesIO()
     pq.write_table(t, out, compression=compression, use_dictionary=low, write_statistics=low)

@@ -62,3 +62,14 @@ def test_two_thread_split_of_a_large_segment_gives_the_same_leaves(lib):
     expected = duckdb_leaf_hashes(t)
     assert np.array_equal(leaf_hashes(t), expected)  # many batches, two threads
     assert np.array_equal(leaf_hashes(t.combine_chunks()), expected)  # one big batch, halved
+
+
+def test_two_thread_split_of_a_large_merkle_level_gives_the_same_root(lib):
+    from lineage import merkle
+
+    rng = np.random.default_rng(7)
+    leaves = rng.integers(0, 256, (2 * merkle._SPLIT + 3, 32), dtype=np.uint8)  # odd levels carried up too
+    assert root_of(leaves) == root_of(leaves, use_native=False)
+    changed = leaves.copy()
+    changed[-1, 0] ^= 1
+    assert root_of(changed) != root_of(leaves)
