@@ -85,9 +85,8 @@ def timestamp_text(col: pa.ChunkedArray | pa.Array, use_native: bool = True) -> 
 def _text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     if pa.types.is_struct(col.type) or pa.types.is_list(col.type) or pa.types.is_map(col.type):
         raise ConfigError(f"a key or position column must be scalar, not {col.type}")
-    if pa.types.is_timestamp(col.type):
-        return timestamp_text(col)
-    return col.cast(pa.string())
+    text = value_text(col)
+    return (col if text is None else text).cast(pa.string())
 
 
 def key_text(table: pa.Table, key: list[str]) -> pa.Array:

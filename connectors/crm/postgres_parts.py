@@ -93,6 +93,7 @@ class PostgresPartLoad:
         self._seq = 0
         self._closed = False
         self._dropped: dict[str, pa.Array] | None = None  # set by seal()
+        self._written: dict[str, pa.Table] = {}  # set by seal()
 
     # -- adding parts --------------------------------------------------------------------------
     def add(self, entity: str, table: pa.Table, key: list[str], write: WriteDisposition) -> None:
@@ -112,8 +113,9 @@ class PostgresPartLoad:
         e.superseded += superseded
         if batch.num_rows == 0:
             return
-        if not e.staged and self._direct(e, batch):
-            e.direct.append(_ids(batch, e.key))
+        keys = key_text(batch, e.key) if e.key and not e.staged else None  # once, for both uses below
+        if not e.staged and self._direct(e, batch, keys):
+            e.direct.append(_ids(batch, keys))
             self._pending.append(self._pool.submit(self._copy, entity, batch, False))
             return
         if write == "upsert":  # keep the last row per key in memory; COPY only what survives
@@ -150,11 +152,11 @@ class PostgresPartLoad:
         e.parts.append(name)
         e.part_columns[name] = set(batch.column_names)
         e.names += [c for c in batch.column_names if c not in e.names]
-        e.keys.append(_ids(batch, e.key).append_column(SEQ, seq))
+        e.keys.append(_ids(batch, key_text(batch, e.key) if e.key else None).append_column(SEQ, seq))
         log.debug("crm %s: load %s stages %s into %s", self.dest.name, self.load_id, entity, name)
         self._pending.append(self._pool.submit(self._copy, name, batch, True))
 
-    def _direct(self, e: _Entity, batch: pa.Table) -> bool:
+    def _direct(self, e: _Entity, batch: pa.Table, keys: pa.Array | None) -> bool:
         """May this part go straight into the target? Then its keys are remembered."""
         if not fast.exact(batch.schema, e.columns):
             return False
@@ -162,7 +164,7 @@ class PostgresPartLoad:
             return True
         if not e.empty:
             return False
-        h = _hashes(key_text(batch, e.key))  # sorted, unique
+        h = _hashes(keys)  # sorted, unique
         at = np.searchsorted(e.seen, h)
         if len(e.seen) and (e.seen[np.minimum(at, len(e.seen) - 1)] == h).any():
             return False
@@ -231,23 +233,13 @@ class PostgresPartLoad:
             self._flush(name, e)
         self._wait(0)
         self._dropped = {name: _superseded(e) for name, e in self._entities.items()}
+        self._written = {name: _written(e, self._dropped[name]) for name, e in self._entities.items()}
 
     def written(self, entity: str) -> pa.Table:
         """``_wl_record_id``, ``_wl_subject`` and ``target_key`` of every row of ``entity`` the commit leaves
         written by this load (a row a later part replaced is not one): the load's ``loaded`` edges."""
         self.seal()
-        e = self._entities[entity]
-        staged = pa.concat_tables(e.keys) if e.keys else None
-        dropped = self._dropped[entity]
-        if staged is not None and len(dropped):
-            staged = staged.filter(pc.invert(pc.is_in(staged.column(SEQ), value_set=dropped)))
-        direct = pa.concat_tables(e.direct) if e.direct else None
-        if direct is not None and staged is not None and e.write == "upsert":
-            direct = direct.filter(pc.invert(pc.is_in(direct.column("target_key"), value_set=staged.column("target_key"))))
-        parts = [t.select(["target_key", RECORD_ID, SUBJECT]) for t in (direct, staged) if t is not None]
-        return pa.concat_tables(parts) if parts else pa.table({"target_key": pa.array([], pa.string()),
-                                                               RECORD_ID: pa.array([], pa.string()),
-                                                               SUBJECT: pa.array([], pa.string())})
+        return self._written[entity]
 
     def commit(self) -> dict[str, LoadResult]:
         try:
@@ -263,9 +255,9 @@ class PostgresPartLoad:
             raise
         self._close()
         out = {}
-        for name, e in self._entities.items():
-            gone = len(dropped[name]) + _overwritten(e)
-            out[name] = LoadResult(self.dest.name, name, name, self.load_id, e.rows - gone, e.superseded + gone,
+        for name, e in self._entities.items():  # every row added is written or superseded
+            rows = self._written[name].num_rows
+            out[name] = LoadResult(self.dest.name, name, name, self.load_id, rows, e.superseded + e.rows - rows,
                                    path="fast")
         return out
 
@@ -321,22 +313,29 @@ def _hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.unique(h.astype(np.uint64, copy=False))
 
 
-def _ids(batch: pa.Table, key: list[str]) -> pa.Table:
-    """What a part's ``loaded`` edges need: the target key as text, the record id, the subject."""
+def _ids(batch: pa.Table, keys: pa.Array | None) -> pa.Table:
+    """What a part's ``loaded`` edges need: the target key as text (``keys``), the record id, the subject."""
     n = batch.num_rows
     return pa.table({
-        "target_key": key_text(batch, key) if key else pa.nulls(n, pa.string()),
+        "target_key": keys if keys is not None else pa.nulls(n, pa.string()),
         RECORD_ID: batch.column(RECORD_ID),
         SUBJECT: batch.column(SUBJECT) if SUBJECT in batch.column_names else pa.nulls(n, pa.string()),
     })
 
 
-def _overwritten(e: _Entity) -> int:
-    """Rows a direct part wrote that a staged part of the same load replaced (same key)."""
-    if not e.direct or not e.keys or e.write != "upsert":
-        return 0
-    staged = pc.unique(pa.concat_tables(e.keys).column("target_key").combine_chunks())
-    return sum(int(pc.sum(pc.is_in(d.column("target_key"), value_set=staged)).as_py() or 0) for d in e.direct)
+def _written(e: _Entity, dropped: pa.Array) -> pa.Table:
+    """The ids of the rows the load leaves: staged rows no later staged part replaced, and direct rows no
+    staged part replaced (an upsert's staged parts come after its direct ones)."""
+    staged = pa.concat_tables(e.keys) if e.keys else None
+    if staged is not None and len(dropped):
+        staged = staged.filter(pc.invert(pc.is_in(staged.column(SEQ), value_set=dropped)))
+    direct = pa.concat_tables(e.direct) if e.direct else None
+    if direct is not None and staged is not None and e.write == "upsert":
+        direct = direct.filter(pc.invert(pc.is_in(direct.column("target_key"), value_set=staged.column("target_key"))))
+    parts = [t.select(["target_key", RECORD_ID, SUBJECT]) for t in (direct, staged) if t is not None]
+    return pa.concat_tables(parts) if parts else pa.table({"target_key": pa.array([], pa.string()),
+                                                           RECORD_ID: pa.array([], pa.string()),
+                                                           SUBJECT: pa.array([], pa.string())})
 
 
 def _superseded(e: _Entity) -> pa.Array:
