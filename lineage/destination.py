@@ -20,6 +20,7 @@ import os
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.base.home import Home
 from connectors.base.reserved import LOAD_ID, RECORD_ID
@@ -60,7 +61,9 @@ def record_ids_of_load(home: Home, entity: str, load_id: str) -> list[str]:
     dest = _configured(home)
     if dest is not None:
         t = dest.read(entity)
-        return [r for r, lid in zip(t.column(RECORD_ID).to_pylist(), t.column(LOAD_ID).to_pylist()) if lid == load_id]
+        if RECORD_ID not in t.column_names:  # no such table (e.g. created by a load that never committed)
+            return []
+        return pc.filter(t.column(RECORD_ID), pc.equal(t.column(LOAD_ID), load_id)).to_pylist()
     con = _connect(home, read_only=True)
     if con is None:
         return []

@@ -19,22 +19,30 @@ connectors.errors.ConfigError: column names the destination would rename: 'Email
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from connectors.base.reserved import LOAD_ID, RECORD_ID, WriteDisposition
 from connectors.errors import ConfigError
 
-_NAMING = NamingConvention()
 _ROW = "__wl_row"
+# names dlt's snake_case convention keeps as they are (lower-case words joined by single underscores),
+# checked without importing dlt; anything else is normalised by dlt itself
+_PLAIN = re.compile(r"_?[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
 
 def check_names(names: list[str]) -> None:
     """Refuse column names that dlt's naming convention would change."""
-    renamed = [(n, _NAMING.normalize_identifier(n)) for n in names]
+    odd = [n for n in names if not _PLAIN.fullmatch(n)]
+    if not odd:
+        return
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    naming = NamingConvention()
+    renamed = [(n, naming.normalize_identifier(n)) for n in odd]
     renamed = [(n, m) for n, m in renamed if n != m]
     if renamed:
         text = ", ".join(f"{n!r} -> {m!r}" for n, m in renamed)

@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import pyarrow as pa
-from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
 
 from connectors.errors import ConfigError
 
@@ -30,8 +29,36 @@ class SchemaChangeError(ConfigError):
     """A column changes type between loads; a person decides (spec fix or migration)."""
 
 
+def _plain_type(t: pa.DataType) -> str | None:
+    """dlt's data type of a flat Arrow type, without importing dlt; None: ask dlt (tests compare the two)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_integer(t):
+        return "bigint"
+    if pa.types.is_floating(t):
+        return "double"
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_date32(t):
+        return "date"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    if pa.types.is_decimal128(t):
+        return "decimal"
+    return None
+
+
 def arrow_types(schema: pa.Schema) -> dict[str, str | None]:
-    """dlt's data type for each Arrow column (None for an all-null column)."""
+    """dlt's data type for each Arrow column (None for an all-null column).
+
+    >>> arrow_types(pa.schema([("n", pa.int32()), ("at", pa.timestamp("us")), ("x", pa.null())]))
+    {'n': 'bigint', 'at': 'timestamp', 'x': None}
+    """
+    plain = {f.name: _plain_type(f.type) for f in schema}
+    if all(v is not None or pa.types.is_null(f.type) for f, v in zip(schema, plain.values())):
+        return plain
+    from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns  # lists, structs, binary, time, ...
+
     return {n: c.get("data_type") for n, c in py_arrow_to_table_schema_columns(schema).items()}
 
 

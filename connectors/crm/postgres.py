@@ -16,12 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import adbc_driver_postgresql.dbapi as adbc
-import dlt
 import pyarrow as pa
 
 from connectors.base.home import Home
 from connectors.base.reserved import LOAD_ID, RECORD_ID, WriteDisposition
-from connectors.crm import pipeline as dltrun
 from connectors.crm import postgres_fast as fast
 from connectors.crm.batch import check_names, ids_table, prepare
 from connectors.crm.destination import LoadResult, RecordIds
@@ -61,6 +59,10 @@ class PostgresDestination:
         return f"PostgresDestination({self.name!r}, fast_path={self.fast_path})"
 
     def _pipeline(self, entity: str) -> Any:
+        import dlt  # only for DDL dlt owns and for ?fast_path=false: a sync into existing tables never imports it
+
+        from connectors.crm import pipeline as dltrun
+
         if entity not in self._pipelines:
             name = dltrun.pipeline_name("postgres", self._location, self.dataset, entity)
             self._pipelines[entity] = dltrun.make_pipeline(
@@ -80,6 +82,8 @@ class PostgresDestination:
         batch, superseded = prepare(nested_to_json(table), key, write, load_id)
         path = self._fast(entity, batch, key, write, load_id) if self.fast_path else None
         if path is None:
+            from connectors.crm import pipeline as dltrun
+
             dltrun.run(self._pipeline(entity), entity, batch, key, write, load_id)
         return LoadResult(self.name, entity, entity, load_id, batch.num_rows, superseded,
                           path="dlt" if path is None else "fast")
@@ -100,8 +104,9 @@ class PostgresDestination:
               load_id: str) -> str | None:
         """Load through ADBC, or return None when dlt must load the batch (a type ADBC can't carry).
 
-        A missing table or column is first created by dlt from the batch's schema alone (an
-        empty slice: DDL only), so the data itself always takes the fast path.
+        A missing table is created as dlt would create it (``fast.create_sql``); a missing column
+        is added by dlt from the batch's schema alone (an empty slice: DDL only), so the data
+        itself always takes the fast path.
         """
         if not fast.carries(batch.schema):
             return None
@@ -111,7 +116,12 @@ class PostgresDestination:
             raise StageError.wrap("load", load_id, exc) from exc
         with con:
             columns = self._columns(con, entity)
+            if not columns and fast.create(con, self.dataset, entity, batch.schema, key):
+                con.commit()
+                columns = self._columns(con, entity)
             if not set(batch.column_names) <= set(columns):
+                from connectors.crm import pipeline as dltrun
+
                 dltrun.run(self._pipeline(entity), entity, batch.slice(0, 0), key, write, load_id)
                 columns = self._columns(con, entity)
                 if not set(batch.column_names) <= set(columns):  # e.g. an all-null column dlt skips

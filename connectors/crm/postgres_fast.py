@@ -10,8 +10,10 @@ a COPY. Here (see docs/adr/0200-postgres-fast-path.md):
   (append), ``MERGE`` (upsert, PostgreSQL 15+; ``DELETE ... USING`` + ``INSERT`` before)
   or ``DELETE`` + ``INSERT`` (replace), all in one transaction.
 
-Creating and altering tables stays with dlt: the caller falls back to dlt when the
-table or a column is missing, or when a type is one this path does not carry.
+A missing table whose columns are all of the plain types below is created here, with the
+column types and nullability dlt would give it (``create_sql``; tests compare the two); any
+other table, and every new column, is created by dlt (the caller falls back to it), as is a
+batch with a type this path does not carry.
 
 >>> import pyarrow as pa
 >>> carries(pa.schema([("a", pa.int64()), ("b", pa.string()), ("c", pa.list_(pa.int64()))]))
@@ -70,6 +72,53 @@ def as_dlt_columns(columns: dict[str, str]) -> dict[str, dict[str, str]]:
     {'score': {'data_type': 'double'}, 'odd': {}}
     """
     return {n: ({"data_type": DLT_TYPES[t]} if t in DLT_TYPES else {}) for n, t in columns.items()}
+
+
+# Arrow type -> the PostgreSQL type dlt's PostgreSQL destination creates for it (dlt 1.31, checked by
+# tests/connectors/crm/test_postgres.py); a type not listed here leaves the table to dlt
+def _pg_type(t: pa.DataType) -> str | None:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "character varying"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_date32(t):
+        return "date"
+    if pa.types.is_timestamp(t) and t.unit == "us":
+        return "timestamp with time zone"  # dlt makes naive timestamps timestamptz too
+    if pa.types.is_decimal128(t):
+        return f"numeric({t.precision},{t.scale})"
+    return {pa.int16(): "smallint", pa.int32(): "integer", pa.int64(): "bigint",
+            pa.float64(): "double precision"}.get(t)
+
+
+def create_sql(schema: str, entity: str, columns: pa.Schema, key: list[str]) -> str | None:
+    """``CREATE TABLE`` for a new target as dlt would create it, or None when a column's type is one
+    only dlt decides (then dlt creates the table).
+
+    >>> print(create_sql("crm", "lead", pa.schema([("k", pa.string()), ("n", pa.int64())]), ["k"]))
+    CREATE TABLE IF NOT EXISTS "crm"."lead" ("k" character varying NOT NULL, "n" bigint)
+    >>> create_sql("crm", "lead", pa.schema([("k", pa.string()), ("x", pa.null())]), ["k"]) is None
+    True
+    """
+    defs = []
+    for f in columns:
+        kind = _pg_type(f.type)
+        if kind is None:
+            return None
+        defs.append(f"{q(f.name)} {kind}" + (" NOT NULL" if f.name in key or not f.nullable else ""))
+    return f"CREATE TABLE IF NOT EXISTS {q(schema)}.{q(entity)} ({', '.join(defs)})"
+
+
+def create(con: Any, schema: str, entity: str, columns: pa.Schema, key: list[str]) -> bool:
+    """Create a missing target (and its schema) in the connection's transaction; False: leave it to dlt."""
+    sql = create_sql(schema, entity, columns, key)
+    if sql is None:
+        return False
+    with con.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
+        cur.execute(sql)
+    log.debug("crm postgres: created %s.%s without dlt", schema, entity)
+    return True
 
 
 def q(name: str) -> str:

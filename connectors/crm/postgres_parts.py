@@ -17,6 +17,8 @@ one ADBC connection whose transaction stays open until :meth:`PostgresPartLoad.c
   a later staged part superseded are dropped (known from the kept keys, without asking the
   server) and one ``INSERT … SELECT`` or ``MERGE`` writes the rest (JIT off, a ``work_mem`` that
   keeps the hash join in memory);
+- a new table of plain column types is created in this transaction (``postgres_fast.create_sql``,
+  the DDL dlt would run), so it appears together with its rows; other new tables are dlt's;
 - a new column in a later part: dlt must ``ALTER`` the table, which waits for this transaction,
   so the parts so far are committed first (the only case where a load becomes visible in two
   steps; lineage recovery covers it like a crash between them).
@@ -172,7 +174,7 @@ class PostgresPartLoad:
         return True
 
     def _entity(self, entity: str, batch: pa.Table, key: list[str], write: WriteDisposition) -> _Entity:
-        """The entity's state; creates the table or its new columns first (dlt, in this thread)."""
+        """The entity's state; creates the table (``fast.create_sql``, else dlt) or its new columns (dlt) first."""
         e = self._entities.get(entity)
         if e is not None and (e.key, e.write) != (key, write):
             raise ConfigError(f"{entity}: every part of a load needs the same key and write ({e.key}, {e.write})")
@@ -186,6 +188,12 @@ class PostgresPartLoad:
             e.columns = self._ddl(entity, batch, key, write)
             return e
         columns = self._columns(entity)
+        create = fast.create_sql(self.dest.dataset, entity, batch.schema, key) if not columns else None
+        if create is not None:  # the table commits with the load's rows; its schema is there for dlt at once
+            self._ensure_schema()
+            with self.con.cursor() as cur:
+                cur.execute(create)
+            columns = self._columns(entity)
         if not set(batch.column_names) <= set(columns):  # this transaction holds no lock on it yet
             columns = self._ddl(entity, batch, key, write)
         target = f"{fast.q(self.dest.dataset)}.{fast.q(entity)}"
@@ -195,6 +203,17 @@ class PostgresPartLoad:
             empty = write == "upsert" and fast._empty(cur, target)
         e = self._entities[entity] = _Entity(key, write, columns, empty)
         return e
+
+    def _ensure_schema(self) -> None:
+        """The dataset's schema, committed on a connection of its own: a schema created inside this load's
+        transaction would make dlt (creating another entity's table meanwhile) wait for it forever."""
+        con = self.dest._connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {fast.q(self.dest.dataset)}")
+            con.commit()
+        finally:
+            con.close()
 
     def _wait(self, keep: int) -> None:
         """Wait until at most ``keep`` parts are pending; a failed COPY raises here."""
@@ -299,18 +318,12 @@ class PostgresPartLoad:
 
 
 def _hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """64-bit hashes of key texts (DuckDB's ``hash``, stable within a process), sorted and unique.
+    """64-bit hashes of key texts (the first 64 bits of their SHA-256), sorted and unique.
 
     A collision only sends a part down the staged path, which is correct for any part."""
-    from connectors.base.hashing import _connect
+    from connectors.base.hashing import sha256_u64
 
-    con = _connect()
-    con.register("wl_keys", pa.table({"k": keys}))
-    try:
-        h = con.sql("SELECT hash(k) AS h FROM wl_keys").to_arrow_table().column("h").to_numpy()
-    finally:
-        con.unregister("wl_keys")
-    return np.unique(h.astype(np.uint64, copy=False))
+    return np.unique(sha256_u64([keys]))
 
 
 def _ids(batch: pa.Table, keys: pa.Array | None) -> pa.Table:

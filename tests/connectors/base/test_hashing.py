@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -68,6 +69,15 @@ def test_hmac_equals_duckdb_and_python_and_keeps_nulls(key, n):
             for v in values.to_pylist()[:30]]
     assert c.to_pylist()[:30] == want
     assert c.null_count == values.null_count
+
+
+@pytest.mark.parametrize("n", [7, hashing._SPLIT + 3])
+def test_u64_is_the_digests_first_64_bits_also_for_a_sliced_array(n):
+    keys = pa.array([f"ACC-{i % 97}" for i in range(n + 5)]).slice(5)  # an offset into the buffers
+    got = hashing.sha256_u64([keys])
+    want = [int(hashlib.sha256(k.encode()).hexdigest()[:16], 16) for k in keys.to_pylist()]
+    assert got.dtype == np.uint64 and got.tolist() == want
+    assert len(hashing.sha256_u64([pa.array([], pa.string())])) == 0
 
 
 def test_empty_input_and_bad_length():

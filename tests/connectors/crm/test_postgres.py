@@ -125,3 +125,63 @@ def test_an_unreachable_server_is_a_retriable_load_error(home, batch, fast_path)
     with pytest.raises(StageError) as err:
         dest.load("lead", batch([1], "L1"), load_id="L1", **UPSERT)
     assert (err.value.stage, err.value.load_id, err.value.kind) == ("load", "L1", "retriable")
+
+
+def _column_defs(dataset: str, entity: str) -> list[tuple]:
+    with adbc.connect(PG_URL) as con, con.cursor() as cur:
+        cur.execute("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale,"
+                    " datetime_precision, is_nullable FROM information_schema.columns"
+                    f" WHERE table_schema = '{dataset}' AND table_name = '{entity}' ORDER BY ordinal_position")
+        return cur.fetchall()
+
+
+def _every_plain_type() -> pa.Table:
+    import datetime
+    from decimal import Decimal
+
+    return pa.table({
+        "k": pa.array(["a"]), "big": pa.array([1], pa.int64()), "mid": pa.array([1], pa.int32()),
+        "small": pa.array([1], pa.int16()), "ratio": pa.array([0.5]), "flag": pa.array([True]),
+        "day": pa.array([datetime.date(2026, 1, 2)]), "at": pa.array([1], pa.timestamp("us", "UTC")),
+        "naive_at": pa.array([1], pa.timestamp("us")), "money": pa.array([Decimal("1.25")], pa.decimal128(14, 2)),
+        "wide": pa.array([Decimal("1")], pa.decimal128(38, 9)), "long_text": pa.array(["x"], pa.large_string()),
+    }).cast(pa.schema([pa.field("k", pa.string(), nullable=False)] + [
+        pa.field(n, t) for n, t in zip(["big", "mid", "small", "ratio", "flag", "day", "at", "naive_at", "money",
+                                        "wide", "long_text"],
+                                       [pa.int64(), pa.int32(), pa.int16(), pa.float64(), pa.bool_(), pa.date32(),
+                                        pa.timestamp("us", "UTC"), pa.timestamp("us"), pa.decimal128(14, 2),
+                                        pa.decimal128(38, 9), pa.large_string()])]))
+
+
+def test_a_new_table_created_without_dlt_has_dlts_column_types(home, pg_url):
+    """The fast path creates a new target itself (no dlt run): exactly the columns dlt's DDL gives."""
+    from connectors.crm import postgres_fast as fast
+
+    t = _every_plain_type().append_column(RECORD_ID, pa.array(["r"])).append_column("_wl_load_id", pa.array(["L1"]))
+    via_dlt, via_fast = open_destination(home, pg_url(fast_path=False)), open_destination(home, pg_url())
+    assert via_dlt.load("thing", t, key=["k"], write="upsert", load_id="L1").path == "dlt"
+    assert fast.create_sql(via_fast.dataset, "thing", t.schema, ["k"]) is not None
+    assert via_fast.load("thing", t, key=["k"], write="upsert", load_id="L1").path == "fast"
+    assert _column_defs(via_fast.dataset, "thing") == _column_defs(via_dlt.dataset, "thing")
+    assert len(_column_defs(via_fast.dataset, "thing")) == t.num_columns
+    assert rows(via_fast.read("thing")) == rows(via_dlt.read("thing"))
+
+
+def test_dlt_loads_and_evolves_a_table_the_fast_path_created(home, batch, pg_url):
+    url = pg_url()
+    open_destination(home, url).load("lead", batch([1, 2], "L1"), load_id="L1", **UPSERT)
+    via_dlt = PostgresDestination(home, url.split("?")[0], open_destination(home, url).dataset, fast_path=False)
+    assert via_dlt.load("lead", batch([2, 3], "L2", segment=["a", "b"]), load_id="L2", **UPSERT).path == "dlt"
+    got = {r["external_id"]: r["segment"] for r in via_dlt.read("lead").to_pylist()}
+    assert got == {"WEB-1": None, "WEB-2": "a", "WEB-3": "b"}
+
+
+def test_a_type_only_dlt_decides_leaves_the_new_table_to_dlt(home, batch, pg_url):
+    """An all-null column has no type yet: dlt creates the table (without it) and dlt loads the batch."""
+    from connectors.crm import postgres_fast as fast
+
+    t = batch([1], "L1", note=pa.nulls(1))
+    assert fast.create_sql("s", "lead", t.schema, ["external_id"]) is None
+    dest = open_destination(home, pg_url())
+    assert dest.load("lead", t, load_id="L1", **UPSERT).rows == 1
+    assert "note" not in dest.read("lead").column_names
