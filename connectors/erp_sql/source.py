@@ -90,7 +90,8 @@ class ErpSqlSource:
         return f"{reader.quote(self.settings.schema)}.{name}" if self.settings.schema else name
 
     def _query(self, reader: Reader, s: ErpStream, cursor: Cursor) -> tuple[str, list]:
-        cols = ", ".join(reader.quote(c) for c in s.columns)
+        types = s.arrow_schema
+        cols = ", ".join(reader.column(c, types.field(c).type) for c in s.columns)
         order = ", ".join(reader.quote(c) for c in dict.fromkeys((cursor.column, *s.key)))
         sql, params = f"SELECT {cols} FROM {self._table(reader, s)}", []
         if cursor.low() is not None:
