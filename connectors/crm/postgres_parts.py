@@ -134,7 +134,7 @@ class PostgresPartLoad:
                 self._flush(entity, e)
 
     def _compact(self, e: _Entity) -> None:
-        kept = keep_last(e.buffer, e.key)
+        kept = keep_last(e.buffer, e.key, repeats=e.compacted > 0)  # once compacted, the next parts repeat keys
         e.superseded += e.buffer.num_rows - kept.num_rows
         e.rows -= e.buffer.num_rows - kept.num_rows
         e.buffer, e.compacted = kept, kept.num_rows
