@@ -91,7 +91,7 @@ def _to_timestamp(arr: pa.Array, fmt: str | None, tz: str | None) -> pa.Array:
 
 
 def _to_date(arr: pa.Array, fmt: str | None) -> pa.Array:
-    if pa.types.is_timestamp(arr.type):
+    if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
         return arr.cast(pa.date32())
     if fmt:
         return _strptime(arr.cast(pa.string()), fmt).cast(pa.date32())
@@ -106,6 +106,8 @@ def converter(target: str, fmt: str | None = None, tz: str | None = None):
     def convert(arr: pa.Array) -> pa.Array:
         if pa.types.is_null(arr.type):
             return pa.nulls(len(arr), out_type)
+        if arr.type == out_type:  # e.g. a date column given `type: date`: nothing to convert
+            return arr
         if kind == "bool" and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             return _text_to_bool(arr)
         if kind == "timestamp":
