@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -68,10 +69,20 @@ class Cursor:
 
     def fresh(self, table: pa.Table, key: list[str]) -> pa.Table:
         """The rows of ``table`` not emitted before."""
-        if not self.seen or not table.num_rows:
+        if not self.seen or not table.num_rows or self.value is None:
             return table
-        mask = pc.invert(pc.is_in(version_ids(table, key, self.column), pa.array(self.seen, pa.string())))
-        return table.filter(mask)
+        col = table.column(self.column)
+        # only a row at or below the cursor can have been emitted: the version ids of those alone
+        maybe = pc.fill_null(pc.less_equal(col, pa.scalar(self.value, col.type)), True)
+        if not pc.any(maybe).as_py():
+            return table
+        at = pc.indices_nonzero(maybe)
+        again = pc.is_in(version_ids(table.take(at), key, self.column), pa.array(self.seen, pa.string()))
+        if not pc.any(again).as_py():
+            return table
+        drop = np.zeros(table.num_rows, dtype=bool)
+        drop[pc.filter(at, again).to_numpy()] = True
+        return table.filter(pa.array(~drop))
 
     def advance(self, emitted: pa.Table, key: list[str]) -> "Cursor":
         """The cursor after ``emitted`` (sorted by cursor) has landed."""
