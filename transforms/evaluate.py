@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -146,6 +147,12 @@ def name_groups(pattern: str) -> tuple[str, int]:
     return "".join(out), n
 
 
+@lru_cache(maxsize=4096)
+def _scalar(kind: type, value: Any) -> pa.Scalar:
+    """A literal's Arrow scalar, made once (scalars are immutable; ``kind`` keeps 1 and True apart)."""
+    return pa.scalar(value)
+
+
 class Evaluator:
     def __init__(self, table: pa.Table, env: Env, errors: Errors):
         self.table = table
@@ -171,7 +178,7 @@ class Evaluator:
 
     # ------------------------------------------------------------ nodes
     def _literal(self, node: ast.Literal):
-        return pa.scalar(node.value)
+        return _scalar(type(node.value), node.value)
 
     def _path(self, node: ast.Path):
         return self.resolve(node.parts)
