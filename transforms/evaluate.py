@@ -269,11 +269,18 @@ class Evaluator:
 
     def _case(self, node: ast.Case):
         conds = [self._condition(c) for c, _ in node.branches]
-        values = [self.eval(v) for _, v in node.branches]
-        default = self.eval(node.default) if node.default is not None else pa.scalar(None)
+        owns = self._owners(conds)
+        # a branch fails only the rows that take it; one no row takes is not computed: only its type
+        # counts, so the result has the same type in every batch
+        values = [self._branch(v, own) if own.any() else self._typed_null(v)
+                  for (_, v), own in zip(node.branches, owns)]
+        if node.default is None:
+            default = pa.scalar(None)
+        else:
+            default = self._branch(node.default, owns[-1]) if owns[-1].any() else self._typed_null(node.default)
         values = self.unify(values + [default])
         self.case_conditions[id(node)] = conds
-        if not conds:
+        if not any(own.any() for own in owns[:-1]):
             return values[-1]
         if all(_is_scalar(v) for v in values) and not pa.types.is_null(values[0].type):
             # constant branches (the common case): one int8 branch index, then a take — and the index
@@ -282,6 +289,32 @@ class Evaluator:
             self.case_index[id(node)] = idx
             return pc.take(pa.array([v.as_py() for v in values], values[0].type), idx)
         return pc.case_when(pc.make_struct(*conds), *[self.broadcast(v) for v in values])
+
+    def _owners(self, conds: list[pa.Array]) -> list[np.ndarray]:
+        """Per branch, the rows whose first true condition is its own; last, the rows left for ELSE."""
+        claimed = np.zeros(self.n, dtype=bool)
+        owns = []
+        for c in conds:
+            holds = c.to_numpy(zero_copy_only=False)
+            owns.append(holds & ~claimed)
+            claimed |= holds
+        return owns + [~claimed]
+
+    def _branch(self, node: ast.Node, own: np.ndarray) -> Any:
+        """A branch's value over all rows; its errors count for the rows in ``own`` only."""
+        outer, self.errors = self.errors, Errors(self.n)
+        try:
+            value = self.eval(node)
+        finally:
+            local, self.errors = self.errors, outer
+        if local.any():
+            outer.fail(local.bad_numpy() & own, local.reasons())
+        return value
+
+    def _typed_null(self, node: ast.Node) -> pa.Scalar:
+        """A null of the type ``node`` would have here, found on no rows."""
+        empty = Evaluator(self.table.slice(0, 0), self.env, Errors(0))
+        return pa.scalar(None, empty.eval(node).type)
 
     def _branch_index(self, conds: list[pa.Array]) -> pa.Array:
         k = len(conds)

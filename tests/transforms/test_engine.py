@@ -135,6 +135,23 @@ fields:
     assert r.outputs[0].table.column("id").to_pylist() == ["1"]
 
 
+def test_a_case_branch_no_row_takes_is_not_computed_and_keeps_its_type():
+    """`then a / b` fails where b = 0, but no row of the second batch takes it; the field's type is that
+    of both branches in every batch (text here, even when only the null ELSE is taken)."""
+    plan = plan_of(HEAD + """
+target: {entity: e, key: [id]}
+fields:
+  id: {from: id}
+  ratio: {expr: "case when b = 0 then 'none' when b > 0 then 'x' || (a / b) end"}
+""")
+    taken = plan.apply(pa.table({"id": ["1", "2"], "a": [1, 2], "b": [2, 0]}))
+    untaken = plan.apply(pa.table({"id": ["3", "4"], "a": [1, 2], "b": [-1, -2]}))
+    assert taken.outputs[0].table.column("ratio").to_pylist() == ["x0.5", "none"]
+    assert untaken.outputs[0].table.column("ratio").to_pylist() == [None, None]
+    assert untaken.outputs[0].table.schema.field("ratio").type == taken.outputs[0].table.schema.field("ratio").type
+    assert untaken.quarantine.num_rows == 0 == taken.quarantine.num_rows
+
+
 def test_lookup_reads_reference_data_beside_the_spec(tmp_path):
     (tmp_path / "reference").mkdir()
     (tmp_path / "reference" / "regions.csv").write_text("country,region\nDE,EMEA\nUS,AMER\n")
