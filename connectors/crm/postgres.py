@@ -1,10 +1,12 @@
-"""PostgreSQL as the CRM: dlt creates and evolves the tables, ADBC loads them (fast path).
+"""PostgreSQL as the CRM: ADBC loads the tables (fast path), dlt evolves them.
 
-dlt owns the schema: when the table or one of the batch's columns does not exist yet,
-dlt creates or alters it from the batch's schema alone (an empty slice), then the rows
-go through :mod:`connectors.crm.postgres_fast`. dlt loads the rows itself only when
-the batch holds a type the fast path does not carry or when the fast path is switched
-off (``?fast_path=false`` in the URL). Nested columns arrive as JSON text (nested.py). Both apply the same checks and write the same rows.
+A new table of plain column types is created with the DDL dlt would run
+(``postgres_fast.create_sql``, docs/adr/0200); any other new table, and a batch column the
+table lacks, is created or added by dlt from the batch's schema alone (an empty slice); then
+the rows go through :mod:`connectors.crm.postgres_fast`. dlt loads the rows itself only when
+the batch holds a type the fast path does not carry or when the fast path is switched off
+(``?fast_path=false`` in the URL). Nested columns arrive as JSON text (nested.py). Both apply
+the same checks and write the same rows.
 Reads and deletes use ADBC: Arrow in, Arrow out.
 """
 
