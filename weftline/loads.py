@@ -124,16 +124,22 @@ class LoadSession:
 
     def commit_destination(self) -> None:
         if self.cap is not None:
-            with self._timed("lineage"):
-                try:
-                    if self.deferred:  # the rows this load leaves written, known before its commit
+            try:
+                if self.deferred:  # the rows this load leaves written, known before its commit
+                    with self._timed("lineage"):
                         self.load.seal()
                         for entity in self._counts:
                             self.cap.loaded_pending(self.dest.name, entity, self.load.written(entity))
+                    with self._timed("load_commit"):
+                        try:
+                            self.load.write()  # uncommitted: the server writes while the lineage finishes
+                        except Exception as err:
+                            raise StageError.wrap("load", self.load_id, err) from err
+                with self._timed("lineage"):
                     self.cap.durable()  # every segment of the load in the ledger (pending) before the commit
-                except BaseException:
-                    self.abort()
-                    raise
+            except BaseException:
+                self.abort()
+                raise
         with self._timed("load_commit"):
             try:
                 results = self.load.commit()

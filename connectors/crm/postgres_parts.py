@@ -96,6 +96,7 @@ class PostgresPartLoad:
         self._closed = False
         self._dropped: dict[str, pa.Array] | None = None  # set by seal()
         self._written: dict[str, pa.Table] = {}  # set by seal()
+        self._wrote = False  # set by write()
 
     # -- adding parts --------------------------------------------------------------------------
     def add(self, entity: str, table: pa.Table, key: list[str], write: WriteDisposition) -> None:
@@ -260,14 +261,25 @@ class PostgresPartLoad:
         self.seal()
         return self._written[entity]
 
-    def commit(self) -> dict[str, LoadResult]:
+    def write(self) -> None:
+        """Write the staged parts into their targets, not yet committed (the server works while the
+        caller's lineage is made durable; :meth:`commit` then only commits)."""
+        if self._wrote:
+            return
+        self.seal()
         try:
-            self.seal()
-            dropped = self._dropped
             with self.con.cursor() as cur:
                 for name, e in self._entities.items():
                     if e.staged:
-                        self._write(cur, name, e, dropped[name])
+                        self._write(cur, name, e, self._dropped[name])
+        except BaseException:
+            self.abort()
+            raise
+        self._wrote = True
+
+    def commit(self) -> dict[str, LoadResult]:
+        try:
+            self.write()
             self.con.commit()
         except BaseException:
             self.abort()
