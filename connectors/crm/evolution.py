@@ -29,23 +29,15 @@ class SchemaChangeError(ConfigError):
     """A column changes type between loads; a person decides (spec fix or migration)."""
 
 
+# flat Arrow types -> dlt's data type, without importing dlt (tests compare with dlt's own mapping)
+_PLAIN = ((pa.types.is_string, "text"), (pa.types.is_large_string, "text"), (pa.types.is_integer, "bigint"),
+          (pa.types.is_floating, "double"), (pa.types.is_boolean, "bool"), (pa.types.is_date32, "date"),
+          (pa.types.is_timestamp, "timestamp"), (pa.types.is_decimal128, "decimal"))
+
+
 def _plain_type(t: pa.DataType) -> str | None:
-    """dlt's data type of a flat Arrow type, without importing dlt; None: ask dlt (tests compare the two)."""
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "text"
-    if pa.types.is_integer(t):
-        return "bigint"
-    if pa.types.is_floating(t):
-        return "double"
-    if pa.types.is_boolean(t):
-        return "bool"
-    if pa.types.is_date32(t):
-        return "date"
-    if pa.types.is_timestamp(t):
-        return "timestamp"
-    if pa.types.is_decimal128(t):
-        return "decimal"
-    return None
+    """dlt's data type of a flat Arrow type; None: ask dlt."""
+    return next((name for test, name in _PLAIN if test(t)), None)
 
 
 def arrow_types(schema: pa.Schema) -> dict[str, str | None]:

@@ -75,20 +75,21 @@ def as_dlt_columns(columns: dict[str, str]) -> dict[str, dict[str, str]]:
 
 
 # Arrow type -> the PostgreSQL type dlt's PostgreSQL destination creates for it (dlt 1.31, checked by
-# tests/connectors/crm/test_postgres.py); a type not listed here leaves the table to dlt
+# tests/connectors/crm/test_postgres.py); a type not listed here leaves the table to dlt. dlt makes
+# naive timestamps timestamptz too.
+_PG_TYPES: tuple[tuple[Callable[[pa.DataType], bool], Callable[[pa.DataType], str]], ...] = (
+    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), lambda t: "character varying"),
+    (lambda t: t in (pa.int16(), pa.int32(), pa.int64()), lambda t: {16: "smallint", 32: "integer"}.get(t.bit_width, "bigint")),
+    (lambda t: t == pa.float64(), lambda t: "double precision"),
+    (pa.types.is_boolean, lambda t: "boolean"),
+    (pa.types.is_date32, lambda t: "date"),
+    (lambda t: pa.types.is_timestamp(t) and t.unit == "us", lambda t: "timestamp with time zone"),
+    (pa.types.is_decimal128, lambda t: f"numeric({t.precision},{t.scale})"),
+)
+
+
 def _pg_type(t: pa.DataType) -> str | None:
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "character varying"
-    if pa.types.is_boolean(t):
-        return "boolean"
-    if pa.types.is_date32(t):
-        return "date"
-    if pa.types.is_timestamp(t) and t.unit == "us":
-        return "timestamp with time zone"  # dlt makes naive timestamps timestamptz too
-    if pa.types.is_decimal128(t):
-        return f"numeric({t.precision},{t.scale})"
-    return {pa.int16(): "smallint", pa.int32(): "integer", pa.int64(): "bigint",
-            pa.float64(): "double precision"}.get(t)
+    return next((name(t) for test, name in _PG_TYPES if test(t)), None)
 
 
 def create_sql(schema: str, entity: str, columns: pa.Schema, key: list[str]) -> str | None:
