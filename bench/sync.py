@@ -6,6 +6,7 @@
 - (b) ADBC round trip: read the table as Arrow, ``adbc_ingest`` it into another schema
 - (c) weftline: ``weftline run erp_orders`` (run_integration: ErpSqlSource.read → stamp → land → map →
       staged PostgreSQL load → lineage, one load per ``load_rows``), stage times from its run reports
+- (c') the same run with lineage capture off: weftline's own lineage overhead on a real sync (issue 3)
 - extract only (docs/adr/0220-erp-extraction.md): ErpSqlSource with ADBC vs with SQLAlchemy/psycopg2,
   and dlt's own sql_table pyarrow extract
 
@@ -145,9 +146,10 @@ def part_extract_dlt(url: str, schema: str, rows: int) -> dict:
     return {"seconds": time.perf_counter() - t0, "rows": n}
 
 
-def part_weftline(url: str, schema: str, rows: int) -> dict:
+def part_weftline(url: str, schema: str, rows: int, lineage: bool = True) -> dict:
     """``weftline run erp_orders`` as the CLI runs it (weftline.integrations.run_integration), on an
-    integration file that points the ERP source at the seeded schema and the CRM at PostgreSQL."""
+    integration file that points the ERP source at the seeded schema and the CRM at PostgreSQL
+    (``lineage=False``: the same run without lineage capture, into a CRM schema of its own)."""
     import yaml
 
     from connectors.base.home import Home
@@ -164,12 +166,12 @@ def part_weftline(url: str, schema: str, rows: int) -> dict:
                 "url": url, "schema": schema, "reconcile_every": 0,
                 "batch_size": int(os.environ.get("WEFTLINE_BENCH_BATCH", "50000"))}},
             "streams": {"orders": {"mappings": ["erp_order_to_account"]}},
-            "destination": f"{url}?schema={schema}_crm",
+            "destination": f"{url}?schema={schema}_crm{'' if lineage else '_nolineage'}",
             "load_rows": int(os.environ.get("WEFTLINE_BENCH_LOAD_ROWS", "1000000")),
         }
         (mappings / "erp_orders.integration.yaml").write_text(yaml.safe_dump(integ))
         t0 = time.perf_counter()
-        reports = run_integration("erp_orders", home, mappings)
+        reports = run_integration("erp_orders", home, mappings, lineage=lineage)
         seconds = time.perf_counter() - t0
     stages: dict[str, float] = {}
     counts = {"read": 0, "mapped": 0, "quarantined": 0, "filtered": 0, "loaded": 0, "superseded": 0, "loads": 0}
@@ -193,6 +195,7 @@ PARTS = {
     "adbc": part_adbc_roundtrip,
     "dlt": part_dlt,
     "weftline": part_weftline,
+    "weftline_nolineage": lambda u, s, n: part_weftline(u, s, n, lineage=False),
     "extract_adbc": lambda u, s, n: part_extract(u, s, n, "adbc"),
     "extract_sqlalchemy": lambda u, s, n: part_extract(u, s, n, "sqlalchemy"),
     "extract_dlt": part_extract_dlt,
@@ -243,7 +246,8 @@ def report(results: dict, rows: int) -> None:
     print(f"\n{rows:,} ERP order rows, PostgreSQL on loopback; baseline = (b) ADBC round trip\n")
     print(f"{'part':<34}{'seconds':>9}{'rows/s':>13}{'peak MiB':>10}{'CPU s':>8}{'× ADBC':>9}")
     labels = {"adbc": "(b) ADBC read + adbc_ingest", "dlt": "(a) bare dlt sql_table → postgres",
-              "weftline": "(c) weftline read→…→lineage", "extract_adbc": "extract: ErpSqlSource (ADBC)",
+              "weftline": "(c) weftline read→…→lineage",
+              "weftline_nolineage": "(c') the same, lineage off", "extract_adbc": "extract: ErpSqlSource (ADBC)",
               "extract_sqlalchemy": "extract: ErpSqlSource (SQLAlchemy)", "extract_dlt": "extract: dlt sql_table pyarrow"}
     for part, label in labels.items():
         r = results.get(part)
@@ -264,6 +268,10 @@ def report(results: dict, rows: int) -> None:
               + ("" if speedup >= 1 else f" — weftline is {1 / speedup:.1f}× slower"))
     if "seconds" in w and base:
         print(f"weftline vs ADBC round trip: {w['seconds'] / base:.2f}× (target ≤ 2×)")
+    off = results.get("weftline_nolineage", {})
+    if "seconds" in w and "seconds" in off:
+        print(f"weftline lineage on / off: {w['seconds'] / off['seconds']:.2f}× wall, "
+              f"{w.get('cpu_s', 0) / max(off.get('cpu_s', 0), 1e-9):.2f}× CPU (issue 3's run overhead, target ≤ 1.2×)")
     if w.get("counts"):
         print(f"weftline counts: {w['counts']} → destination {w.get('destination')}; "
               f"every load reconciles: {w.get('reconciles')}")
@@ -275,7 +283,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--url", default=os.environ.get("WEFTLINE_BENCH_PG_URL", PG_URL))
-    ap.add_argument("--parts", default="adbc,dlt,weftline,extract_adbc,extract_sqlalchemy,extract_dlt")
+    ap.add_argument("--parts", default="adbc,dlt,weftline,weftline_nolineage,extract_adbc,extract_sqlalchemy,extract_dlt")
     ap.add_argument("--child")
     ap.add_argument("--schema")
     args = ap.parse_args()

@@ -67,10 +67,11 @@ class _timed_iter:
             self.seconds = time.perf_counter() - t
 
 
-def _open_load(integ: Integration, plans: list, home: Home, load_id: str, stream: str):
+def _open_load(integ: Integration, plans: list, home: Home, load_id: str, stream: str, lineage: bool = True):
     from weftline.loads import Load, LoadSession
 
-    return Load([LoadSession(plan, home, load_id, f"{integ.connector}.{stream}", integ.destination) for plan in plans])
+    return Load([LoadSession(plan, home, load_id, f"{integ.connector}.{stream}", integ.destination, lineage=lineage)
+                 for plan in plans])
 
 
 def _commit(load, home: Home, load_id: str) -> list[RunReport]:
@@ -90,12 +91,13 @@ def _finish(integ: Integration, home: Home, load_id: str, stream: str, read: int
 
 
 def run_integration(name: str, home: Home | None = None, mappings_dir: str | Path = "mappings",
-                    max_batches: int | None = None) -> list[RunReport]:
+                    max_batches: int | None = None, lineage: bool = True) -> list[RunReport]:
     """One sync: finish loads a crash left behind, then read what is new.
 
     The connector's batches land as parts of one load until it holds ``load_rows`` rows; each part
     is mapped and staged as it lands and the load commits once (docs/adr/0207). The cursor advances
     after each part has landed, so a crash re-reads nothing and the next run finishes the load.
+    ``lineage=False`` skips lineage capture (for measuring what it costs; the CLI always captures).
     """
     home = home or Home()
     mappings_dir = Path(mappings_dir)
@@ -113,7 +115,8 @@ def run_integration(name: str, home: Home | None = None, mappings_dir: str | Pat
     states = StateStore(home)
     with ThreadPoolExecutor(1, thread_name_prefix="wl-land") as lander:  # Parquet + fsync beside the map
         for stream in integ.streams:
-            reports += _sync_stream(integ, home, source, states, stream, plans[stream], lander, max_batches)
+            reports += _sync_stream(integ, home, source, states, stream, plans[stream], lander, max_batches,
+                                    lineage)
     return reports
 
 
@@ -141,7 +144,7 @@ def _wait_landed(landing, load) -> None:
 
 
 def _sync_stream(integ: Integration, home: Home, source, states: StateStore, stream: str, plans: list, lander,
-                 max_batches: int | None) -> list[RunReport]:
+                 max_batches: int | None, lineage: bool = True) -> list[RunReport]:
     """Read one stream into loads of up to ``load_rows`` rows (see :func:`run_integration`)."""
     reports: list[RunReport] = []
     load_id, load, rows, read, rejected = None, None, 0, 0, 0
@@ -161,7 +164,7 @@ def _sync_stream(integ: Integration, home: Home, source, states: StateStore, str
                 continue
             if load_id is None:
                 lid = new_load_id()
-                load = _open_load(integ, plans, home, lid, stream)
+                load = _open_load(integ, plans, home, lid, stream, lineage)
                 load_id, rows, read, rejected = lid, 0, 0, 0
             load.time("read", batches.seconds)  # what the read-ahead did not hide
             load.time("stamp (read-ahead thread)", stamp_seconds)

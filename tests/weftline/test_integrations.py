@@ -178,3 +178,19 @@ def test_a_staged_load_has_one_loaded_edge_per_row_it_left_in_the_crm(home, tmp_
     crm = open_destination(home, crm_url).read("account")
     assert loaded.num_rows == crm.num_rows == account.loaded
     assert sorted(loaded.column("target_key").to_pylist()) == sorted(crm.column("account_ref").to_pylist())
+
+
+def test_a_sync_without_lineage_loads_the_same_rows_and_writes_no_lineage(home, tmp_path):
+    """``lineage=False`` (the benchmarks' lineage-off run) changes nothing in the CRM and leaves the
+    lineage store without a segment."""
+    from lineage import open_store
+
+    ensure_sample_erp(home)
+    reports = run_integration("erp_orders", home, MAPPINGS, lineage=False)
+    assert [r for r in reports if r.targets] and all(r.reconciles for r in reports if r.targets)
+    assert open_store(home).segments() == []
+    with_lineage = type(home)(tmp_path / "with")
+    ensure_sample_erp(with_lineage)
+    run_integration("erp_orders", with_lineage, MAPPINGS)
+    assert [r[:2] for r in crm_rows(home, "account_order")] == [r[:2] for r in crm_rows(with_lineage, "account_order")]
+    assert open_store(with_lineage).segments()
