@@ -84,3 +84,15 @@ def test_killed_connection_mid_read_is_retriable_and_earlier_batches_keep_their_
     # only what was yielded (and so landed) may advance the cursor: batch 1's state covers batch 1 only
     top = max(first.table.column("updated_at").to_pylist())
     assert first.state["cursor"] == top.isoformat() < "2026-05-01T16:40:00"  # the last bulk row's time
+
+
+def test_the_postgresql_reader_reads_without_jit_or_parallel_workers():
+    """One ordered scan per read: no JIT compile, no parallel workers on the ERP's server."""
+    reader = open_reader("postgresql://postgres:x@127.0.0.1:5432/test")
+    try:
+        got = [t.to_pylist() for t in reader.batches("SELECT current_setting('jit') AS jit, "
+                                                    "current_setting('max_parallel_workers_per_gather') AS workers",
+                                                    [], batch_size=10)]
+    finally:
+        reader.close()
+    assert got == [[{"jit": "off", "workers": "0"}]]
