@@ -95,6 +95,29 @@ def test_nothing_of_a_staged_load_is_visible_before_commit_or_after_abort(home, 
         load.add("lead", batch([5], "L1"), **UPSERT)
 
 
+def test_written_but_uncommitted_parts_stay_invisible_and_an_abort_still_drops_them(home, batch, pg_url):
+    """``write()`` runs the load's statements while the caller makes lineage durable: nothing shows before
+    ``commit()``, and an abort after it leaves the target as it was; a commit after it writes once."""
+    dest = open_destination(home, pg_url())
+    dest.load("lead", batch([1], "L0"), load_id="L0", **UPSERT)
+    load = open_load(dest, "L1")
+    load.add("lead", batch([1, 2], "L1"), **UPSERT)
+    load.add("lead", batch([2, 3], "L1", email=["n2@example.org", "n3@example.org"]), **UPSERT)
+    load.write()
+    load.write()  # once only
+    assert dest.committed_load_ids("lead") == {"L0"} and dest.read("lead").num_rows == 1
+    got = load.commit()["lead"]
+    assert (got.rows, got.superseded) == (3, 1)
+    assert {r["external_id"]: r["_wl_load_id"] for r in dest.read("lead").to_pylist()} == {
+        "WEB-1": "L1", "WEB-2": "L1", "WEB-3": "L1"}
+    again = open_load(dest, "L2")
+    again.add("lead", batch([4], "L2"), **UPSERT)
+    again.add("lead", batch([4, 5], "L2"), **UPSERT)
+    again.write()
+    again.abort()
+    assert dest.committed_load_ids("lead") == {"L1"} and dest.read("lead").num_rows == 3
+
+
 def test_a_changed_type_in_a_later_part_fails_the_load_and_leaves_nothing(home, batch, pg_url):
     dest = open_destination(home, pg_url())
     load = open_load(dest, "L1")
