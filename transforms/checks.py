@@ -247,16 +247,17 @@ def field_node(f: dict, scope: Scope) -> ast.Node | None:
     """The expression a field computes before map/type/default: `from` or `expr`, then `apply`."""
     if "from" in f:
         text = f["from"]
-        if scope.spec.source.get("connector") == "his" and _HL7.match(text):
+        hl7 = scope.spec.source.get("connector") == "his" and _HL7.match(text)
+        if hl7:
             from connectors.his.notation import hl7_path
 
-            try:  # HL7 field notation (PID-5.1, OBX[2]-5, PID-3[2].1) names a path into the message
-                text = hl7_path(text)
+            try:  # HL7 field notation (PID-5.1, OBX[2]-5, PID-3[2].1, PID-3.4.2) names a path into the message
+                text = hl7_path(text)  # (sub-component 1: an expression over two paths)
             except ValueError as err:
                 scope.report(str(err), scope.at + ("from",))
                 return None
         node = parse_at(scope, text, scope.at + ("from",))
-        if node is not None and not isinstance(node, ast.Path):
+        if node is not None and not hl7 and not isinstance(node, ast.Path):
             scope.report(f"`from` takes a path like contact.email, not an expression; use `expr` for {f['from']!r}")
             return None
     else:

@@ -72,8 +72,17 @@ class _Grammar:
             text = text.replace(self.ss, "&")
         return text
 
-    def repetition(self, text: str) -> dict[str, str] | None:
-        comps = {f"c{i}": c for i, raw in enumerate(text.split(self.cs), 1) if (c := self.component(raw))}
+    def subcomponents(self, text: str) -> list[str | None]:
+        """Each sub-component on its own, unescaped (an escaped ``\\T\\`` is a literal ``&`` inside one)."""
+        return [(self.msg.unescape(p) if self.esc in p else p) or None for p in text.split(self.ss)]
+
+    def repetition(self, text: str) -> dict[str, Any] | None:
+        comps: dict[str, Any] = {}
+        for i, raw in enumerate(text.split(self.cs), 1):
+            if c := self.component(raw):
+                comps[f"c{i}"] = c
+                if self.ss in raw:  # sub-components: also one by one, as the list c<i>s (docs/hl7-notation.md)
+                    comps[f"c{i}s"] = self.subcomponents(raw)
         return comps or None
 
     def field(self, text: str) -> list[dict[str, str] | None] | None:
