@@ -92,6 +92,13 @@ def _pg_type(t: pa.DataType) -> str | None:
     return next((name(t) for test, name in _PG_TYPES if test(t)), None)
 
 
+def lock_entity(cur: Any, schema: str, entity: str) -> None:
+    """Hold the entity's writer lock until this transaction ends: a second load of the same entity
+    waits here, then sees the first one's rows (no unique index keeps two new-key inserts apart)."""
+    cur.execute(f"SELECT pg_advisory_xact_lock(hashtextextended('{_lit(f'weftline.crm:{schema}.{entity}')}', 0))")
+    cur.fetchall()
+
+
 def create_sql(schema: str, entity: str, columns: pa.Schema, key: list[str]) -> str | None:
     """``CREATE TABLE`` for a new target as dlt would create it, or None when a column's type is one
     only dlt decides (then dlt creates the table).
@@ -168,6 +175,7 @@ def write(
     target = f"{q(schema)}.{q(entity)}"
     with con.cursor() as cur:
         try:
+            lock_entity(cur, schema, entity)  # one writer per entity, until this transaction ends
             if mode == "replace":
                 cur.execute(f"DELETE FROM {target}")
             direct = exact(batch.schema, columns) and (mode != "upsert" or _empty(cur, target))

@@ -182,11 +182,17 @@ class PostgresPartLoad:
         if e is not None and set(batch.column_names) <= set(e.columns):
             return e
         self._wait(0)  # the connection is free: no COPY is running
+        if e is None:  # one writer per entity: a concurrent load of it waits for this one's commit
+            with self.con.cursor() as cur:
+                fast.lock_entity(cur, self.dest.dataset, entity)
         if e is not None:  # a column appears mid-load: dlt's ALTER would wait for our transaction
             log.warning("crm %s: load %s commits its parts so far before %s gets new columns",
                         self.dest.name, self.load_id, entity)
             self.con.commit()
             e.columns = self._ddl(entity, batch, key, write)
+            with self.con.cursor() as cur:  # the commit let the writer locks go: this load still writes
+                for name in self._entities:
+                    fast.lock_entity(cur, self.dest.dataset, name)
             return e
         columns = self._columns(entity)
         create = fast.create_sql(self.dest.dataset, entity, batch.schema, key) if not columns else None

@@ -160,3 +160,40 @@ def test_parts_with_new_keys_go_straight_into_an_empty_target_unseen_until_commi
     assert by_key == {"WEB-1": "user1@example.org", "WEB-2": "user2@example.org", "WEB-3": "user3@example.org",
                       "WEB-4": "n4@example.org", "WEB-5": "n5@example.org"}
     assert (got.rows, got.superseded) == (5, 1)
+
+
+def test_a_second_load_of_the_same_entity_waits_for_the_first_and_merges_into_it(home, batch, pg_url):
+    """No unique index keeps two new-key inserts apart, so a load holds its entities' writer lock until it
+    ends: the second load waits, then finds the first one's rows and upserts over them (no duplicates)."""
+    import threading
+
+    url = pg_url()
+    dest = open_destination(home, url)
+    dest.load("lead", batch([9], "L0"), load_id="L0", **UPSERT)  # the table exists and is empty again:
+    dest.delete_records("lead", dest.read("lead").column("_wl_record_id"))  # both loads would COPY straight in
+    first, second = open_load(open_destination(home, url), "L1"), open_load(open_destination(home, url), "L2")
+    first.add("lead", batch([1, 2, 3], "L1"), **UPSERT)  # straight into the (new, empty) target
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run_second():
+        try:
+            second.add("lead", batch([2, 3, 4], "L2"), **UPSERT)
+            second.commit()
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+        done.set()
+
+    t = threading.Thread(target=run_second, daemon=True)
+    t.start()
+    try:
+        assert not done.wait(1.0), "the second load must wait for the first one's lock"
+        first.commit()
+        assert done.wait(30) and not errors, errors
+    finally:  # never leave a transaction open: the schema is dropped after the test
+        first.abort()
+        second.abort()
+    t.join()
+    got = open_destination(home, url).read("lead").to_pylist()
+    assert sorted(r["external_id"] for r in got) == ["WEB-1", "WEB-2", "WEB-3", "WEB-4"]
+    assert {r["external_id"]: r["_wl_load_id"] for r in got} == {"WEB-1": "L1", "WEB-2": "L2", "WEB-3": "L2", "WEB-4": "L2"}
