@@ -23,6 +23,7 @@ from connectors.base.files import write_atomic
 from connectors.base.identity import with_load_id
 from connectors.base.prefetch import prefetch
 from connectors.base.home import Home
+from connectors.errors import ConfigError
 from connectors.integration import Integration, load_integration
 from connectors.landing import land, landed_parts
 from connectors.state import StateStore
@@ -104,6 +105,7 @@ def run_integration(name: str, home: Home | None = None, mappings_dir: str | Pat
     integ = load_integration(name, mappings_dir, home=home)
     plans = {stream: [compile_file(mappings_dir / f"{spec}.yaml", home) for spec in specs]
              for stream, specs in integ.streams.items()}  # compiled once for the run
+    _check_entities(integ.name, plans)
     reports: list[RunReport] = []
     for doc in pending_loads(home, integ.name):
         log.warning("finishing load %s of %s.%s left landed by an earlier run", doc["load_id"], integ.name, doc["stream"])
@@ -118,6 +120,21 @@ def run_integration(name: str, home: Home | None = None, mappings_dir: str | Pat
             reports += _sync_stream(integ, home, source, states, stream, plans[stream], lander, max_batches,
                                     lineage)
     return reports
+
+
+def _check_entities(name: str, plans: dict[str, list]) -> None:
+    """Two specs of one stream may not write the same entity: their loads would upsert the same rows in
+    one load (each nulling the fields the other sets), and on PostgreSQL the second would wait for the
+    first one's writer lock, which is held until the load commits."""
+    for stream, specs in plans.items():
+        seen: dict[str, str] = {}
+        for plan in specs:
+            for t in plan.targets:
+                if t.entity in seen and seen[t.entity] != plan.spec.id:
+                    raise ConfigError(f"integration {name!r}, stream {stream!r}: specs {seen[t.entity]!r} and "
+                                      f"{plan.spec.id!r} both write entity {t.entity!r}; merge them into one spec "
+                                      "(one target per entity)")
+                seen[t.entity] = plan.spec.id
 
 
 def _stamped(batches, system: str, stream: str):

@@ -194,3 +194,20 @@ def test_a_sync_without_lineage_loads_the_same_rows_and_writes_no_lineage(home, 
     run_integration("erp_orders", with_lineage, MAPPINGS)
     assert [r[:2] for r in crm_rows(home, "account_order")] == [r[:2] for r in crm_rows(with_lineage, "account_order")]
     assert open_store(with_lineage).segments()
+
+
+def test_two_specs_of_one_stream_writing_one_entity_are_a_config_error(home, tmp_path):
+    """They would upsert the same rows within one load (and on PostgreSQL wait for each other's lock)."""
+    from connectors.errors import ConfigError
+
+    mappings = small_batches(tmp_path, 50)
+    twin = (mappings / "erp_order_to_account.yaml").read_text().replace("mapping: erp_order_to_account",
+                                                                        "mapping: erp_order_twin")
+    (mappings / "erp_order_twin.yaml").write_text(twin)
+    doc = yaml.safe_load((mappings / "erp_orders.integration.yaml").read_text())
+    doc["streams"]["orders"]["mappings"].append("erp_order_twin")
+    (mappings / "erp_orders.integration.yaml").write_text(yaml.safe_dump(doc))
+    ensure_sample_erp(home)
+    with pytest.raises(ConfigError, match="'erp_order_to_account' and 'erp_order_twin' both write entity 'account_order'"):
+        run_integration("erp_orders", home, mappings)
+    assert not home.landing.exists() or not any(home.landing.rglob("*.parquet"))  # refused before reading
