@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 ENV_URL = "WEFTLINE_LINEAGE_URL"  # postgresql://… for the ledger + index of many workers
 ENV_SEGMENTS = "WEFTLINE_LINEAGE_SEGMENTS"  # s3://bucket/prefix for the segment files
+INLINE_ROWS = 20_000  # segments below this are written on the calling thread (docs/adr/0285)
 
 
 @dataclass
@@ -118,16 +119,23 @@ class Store:
         edges = edges.select(E.EDGE_SCHEMA.names).cast(E.EDGE_SCHEMA)
         segment_id = f"{load_id}-{uuid.uuid4().hex[:12]}"
         file = f"{segment_id}.parquet"
-        pool = self._writer()
-        written = pool.submit(self._put_segment, file, edges)  # Parquet + write (and its fsync) overlap the
-        try:                                                   # hashing and the leaf file's (all release the GIL)
-            leaves = leaf_hashes(edges)
-            root = root_of(leaves)
-            leaf_bytes = leaves.tobytes()
-            self.blobs.put(file + ".leaves", leaf_bytes)
-        finally:
-            data_size = written.result()
+        if edges.num_rows < INLINE_ROWS:  # a thread hop costs more than the overlap of a small segment's writes
+            data_size = self._put_segment(file, edges)
+            leaf_bytes, root = self._put_leaves(file, edges)
+        else:
+            written = self._writer().submit(self._put_segment, file, edges)  # Parquet + write (and its fsync)
+            try:                                         # overlap the hashing and the leaf file's (all release the GIL)
+                leaf_bytes, root = self._put_leaves(file, edges)
+            finally:
+                data_size = written.result()
         return Prepared(load_id, segment_id, file, edges, data_size, root, hashlib.sha256(leaf_bytes).hexdigest())
+
+    def _put_leaves(self, file: str, edges: pa.Table) -> tuple[bytes, bytes]:
+        """The leaf hashes of ``edges`` written beside the segment; (their bytes, the Merkle root)."""
+        leaves = leaf_hashes(edges)
+        leaf_bytes = leaves.tobytes()
+        self.blobs.put(file + ".leaves", leaf_bytes)
+        return leaf_bytes, root_of(leaves)
 
     def record(self, prep: Prepared | None) -> dict | None:
         """The ledger half of :meth:`append`: chain a prepared segment after the current head."""

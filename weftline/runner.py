@@ -171,12 +171,15 @@ def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: 
 
 def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report: RunReport,
                  destination_url: str | None = None, lineage: bool = True, now: datetime | None = None,
-                 destination=None, lineage_store=None, stateful: KeptStateful | None = None) -> MapResult:
+                 destination=None, lineage_store=None, stateful: KeptStateful | None = None,
+                 one_segment: bool = False) -> MapResult:
     """Map a landed table and load it, with lineage around the load (begin → append → load → commit).
 
     A long-lived worker passes what it keeps between loads: ``destination`` (an open CRM destination),
     ``lineage_store`` (an open lineage store) and ``stateful`` (the compiled stateful stage and its state);
-    otherwise each is opened / compiled / read for this load.
+    otherwise each is opened / compiled / read for this load. ``one_segment``: a small load of a
+    one-target spec writes its lineage as one segment right before the destination load
+    (:mod:`lineage.one_segment`, docs/adr/0109) instead of three on the capture thread.
     """
     system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
     received = landed
@@ -188,15 +191,19 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
     except Exception as err:
         raise StageError.wrap("load", load_id, err) from err
     store = cap = None
+    one = False
     if lineage:
         from lineage import open_store
         from lineage.capture import Capture
+        from lineage.one_segment import MAX_ROWS, OneSegment
 
         store = lineage_store if lineage_store is not None else open_store(home)
         store.recover()
         store.begin(load_id, dest.name, defer=True)  # recorded with the first segment (one ledger commit less)
-        cap = Capture(store, load_id)  # per-edge work on a background thread (docs/adr/0108)
-        cap.received(received)  # hashed and written while the engine maps
+        one = one_segment and len(plan.targets) == 1 and landed.num_rows <= MAX_ROWS
+        # one segment for a small load (docs/adr/0109), else per-edge work on a background thread (0108)
+        cap = OneSegment(store, load_id) if one else Capture(store, load_id)
+        cap.received(received)  # (Capture: hashed and written while the engine maps)
     loading = False  # once the destination was called, only recover() may judge the load
     try:
         result, commit_state = _map(plan, landed, received, home, load_id, report, now, cap, stateful)
@@ -206,12 +213,16 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
         _openlineage("START", plan, home, load_id)
         if cap is not None:
             cap.mapped(plan.spec, result)
+            if one:  # the loaded edges go into the one pending segment, before the destination load (0109)
+                for out in result.outputs:
+                    cap.loaded_pending(dest.name, out.entity, out.table, out.key)
             cap.durable()  # ADR 0100: received + mapped durable and in the ledger before the destination commits
             store.ensure_begun(load_id)  # the load is in the ledger before any of its rows can be in the CRM
         for out in result.outputs:
             counts = result.counts[out.entity]
             tc = TargetCounts(out.entity, **counts)
-            job = cap.prepare_loaded(dest.name, out.entity, out.table, out.key) if cap is not None else None
+            job = cap.prepare_loaded(dest.name, out.entity, out.table, out.key) if cap is not None and not one \
+                else None
             loading = True
             try:
                 loaded = dest.load(out.entity, out.table, key=out.key, write=out.write, load_id=load_id)
@@ -219,7 +230,7 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
                 raise StageError.wrap("load", load_id, err) from err
             tc.loaded = loaded.rows
             tc.superseded = getattr(loaded, "superseded", 0)
-            if cap is not None:
+            if job is not None:
                 cap.loaded(job)  # the loaded segment enters the ledger only after the destination committed
             report.targets.append(tc)
         if store is not None:
@@ -339,7 +350,7 @@ def stream_processor(integration, home: Home):
                 reports.append(map_spec(plan, table, home, new_load_id(), f"{integration.connector}.{stream}",
                                         table.num_rows, 0, integration.destination,
                                         now=datetime.now(timezone.utc), destination=dest, lineage_store=store,
-                                        stateful=stateful.get(id(plan))))
+                                        stateful=stateful.get(id(plan)), one_segment=True))
         return reports
 
     def close() -> None:  # the worker's owner calls it when the worker stopped
