@@ -19,7 +19,6 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -148,12 +147,17 @@ class KeptStateful:
         self.splan = compile_stateful(plan.spec.stateful, plan.spec.id)
         self.state = KeptState(home.root, plan.spec.id)
 
+    def close(self) -> None:
+        self.state.close()
+
 
 def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: datetime | None = None,
                    kept: KeptStateful | None = None):
     """Events → incidents through the spec's keyed state; returns (incidents stamped as records, quarantined
-    events, a function that persists the new state — called only after the load committed)."""
-    from transforms.stateful import compile_stateful, load_state, save_state
+    events, the new state's :class:`~transforms.stateful.state.StateSave` — committed only after the load
+    committed; a kept stage writes its files while the load runs, docs/adr/0305)."""
+    from transforms.stateful import compile_stateful, load_state
+    from transforms.stateful.state import StateSave
 
     spec = plan.spec
     if kept is not None:
@@ -165,8 +169,8 @@ def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: 
     stamped = stamp(incidents, system=system, stream=f"{stream}.incidents", key=["incident_key"],
                     position="row_id" if "row_id" in incidents.column_names else None, load_id=load_id)
     if kept is not None:
-        return stamped, quarantined, lambda: kept.state.save(new_state)
-    return stamped, quarantined, lambda: save_state(home.root, spec.id, new_state)
+        return stamped, quarantined, kept.state.saving(new_state)
+    return stamped, quarantined, StateSave(home.root, spec.id, new_state, pool=None)
 
 
 def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report: RunReport,
@@ -205,8 +209,11 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
         cap = OneSegment(store, load_id) if one else Capture(store, load_id)
         cap.received(received)  # (Capture: hashed and written while the engine maps)
     loading = False  # once the destination was called, only recover() may judge the load
+    state_save = None
     try:
-        result, commit_state = _map(plan, landed, received, home, load_id, report, now, cap, stateful)
+        result, state_save = _map(plan, landed, received, home, load_id, report, now, cap, stateful)
+        if state_save is not None:  # a kept stage: the new state's files are written while the load runs
+            state_save.start()      # (current only after the commit below)
         q = _write_quarantine(home, system, stream, load_id, f"mapped-{plan.spec.id}", result.quarantine)
         if q:
             report.quarantine.append(str(q))
@@ -236,6 +243,8 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
         if store is not None:
             store.commit(load_id)
     except BaseException:
+        if state_save is not None:
+            state_save.abort()  # the old state stays current: the parts are processed again
         if cap is not None:
             cap.close()
             if not loading:  # the destination never saw this load: nothing for recover() to judge
@@ -244,21 +253,21 @@ def map_and_load(plan: Plan, landed: pa.Table, home: Home, load_id: str, report:
     finally:
         if cap is not None:
             cap.close()
-    if commit_state is not None:
-        commit_state()
+    if state_save is not None:
+        state_save.commit()  # after the CRM and the lineage committed (docs/adr/0285)
     _openlineage("COMPLETE", plan, home, load_id, counts=result.counts)
     return result
 
 
 def _map(plan: Plan, landed: pa.Table, received: pa.Table, home: Home, load_id: str, report: RunReport,
-         now: datetime | None, cap, stateful: KeptStateful | None = None) -> tuple[MapResult, Callable[[], None] | None]:
+         now: datetime | None, cap, stateful: KeptStateful | None = None):
     """The map stage (stateful events → incidents first, when the spec has state); returns the result and
-    the function that persists the new keyed state once the load committed."""
+    the save of the new keyed state (a ``StateSave``, committed once the load committed), or None."""
     system, stream = plan.spec.source["connector"], plan.spec.source["stream"]
-    commit_state = None
+    state_save = None
     try:
         if plan.spec.stateful:
-            landed, events_q, commit_state = stateful_stage(plan, landed, home, load_id, now, kept=stateful)
+            landed, events_q, state_save = stateful_stage(plan, landed, home, load_id, now, kept=stateful)
             q = _write_quarantine(home, system, stream, load_id, f"events-{plan.spec.id}", events_q)
             if q:
                 report.quarantine.append(str(q))
@@ -269,7 +278,7 @@ def _map(plan: Plan, landed: pa.Table, received: pa.Table, home: Home, load_id: 
         result = plan.apply(landed, load_id=load_id)
     except Exception as err:
         raise StageError.wrap("map", load_id, err) from err
-    return result, commit_state
+    return result, state_save
 
 
 def _openlineage(event: str, plan: Plan, home: Home, load_id: str, counts: dict | None = None) -> None:
@@ -358,6 +367,8 @@ def stream_processor(integration, home: Home):
             getattr(dest, "close", lambda: None)()
         finally:
             store.close()
+            for kept in stateful.values():
+                kept.close()
 
     process.close = close
     return process

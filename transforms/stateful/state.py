@@ -114,6 +114,85 @@ def save_state(home: Home | str | os.PathLike, spec_id: str, state: State) -> St
         return _save_locked(d, spec_id, state)
 
 
+class StateSave:
+    """:func:`save_state` in two steps, so a long-lived worker writes the new generation's files while its
+    load runs and makes them current only after the load committed (docs/adr/0305).
+
+    :meth:`start` takes the state's lock, checks for a conflict (:class:`StateConflict`) and writes the
+    generation files on ``pool``'s thread (tmp + fsync + rename, as :func:`save_state`); nothing is current
+    yet, so a crash or :meth:`abort` leaves the old state (the files are an orphan the next save removes).
+    :meth:`commit` waits for them, switches ``CURRENT.json`` (fsync, folder fsync) and returns the saved
+    state; the older generations are removed on ``pool``'s thread, then the lock is released. The lock is
+    held from :meth:`start` to there, so no other writer can save in between. Same files, same order of
+    what becomes durable as :func:`save_state`. Without a ``pool``, :meth:`start` does nothing and
+    :meth:`commit` is :func:`save_state`.
+
+    >>> import tempfile
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> home, pool = tempfile.mkdtemp(), ThreadPoolExecutor(1)
+    >>> save = StateSave(home, "s", State(watermark=7, next_seq=2, buffer=BUFFER_BASE.empty_table(),
+    ...                                   scopes=SCOPES.empty_table()), pool)
+    >>> save.start(); load_state(home, "s").generation   # written, not current
+    0
+    >>> save.commit().generation, load_state(home, "s").next_seq
+    (1, 2)
+    >>> pool.shutdown()
+    """
+
+    def __init__(self, home: Home | str | os.PathLike, spec_id: str, state: State, pool, on_commit=None):
+        self.home, self.spec_id, self.state, self.pool, self.on_commit = home, spec_id, state, pool, on_commit
+        self._lock = self._files = None
+        self._gen = 0
+
+    def start(self) -> None:
+        if self.pool is None:
+            return
+        d = state_dir(self.home, self.spec_id)
+        d.mkdir(parents=True, exist_ok=True)
+        lock = open(d / ".lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._gen = _next_generation(d, self.spec_id, self.state)
+        except BaseException:
+            lock.close()
+            raise
+        self._lock = lock
+        self._files = self.pool.submit(_write_generation, d, self._gen, self.state)
+
+    def commit(self) -> State:
+        if self.pool is None:
+            saved = save_state(self.home, self.spec_id, self.state)
+            if self.on_commit is not None:
+                self.on_commit(saved)
+            return saved
+        if self._lock is None:
+            raise RuntimeError(f"stateful state of {self.spec_id}: commit() without start()")
+        d = state_dir(self.home, self.spec_id)
+        lock, self._lock = self._lock, None
+        try:
+            self._files.result()
+            _switch(d, self._gen, self.state)
+        except BaseException:
+            lock.close()  # releases the lock; the written files are an orphan the next save removes
+            raise
+        self.pool.submit(_remove_old_then_unlock, d, self._gen, lock)
+        saved = replace(self.state, generation=self._gen)
+        if self.on_commit is not None:
+            self.on_commit(saved)
+        return saved
+
+    def abort(self) -> None:
+        """Drop a started save (the load failed): wait for its files, release the lock; the old state stays."""
+        lock, self._lock = self._lock, None
+        if lock is None:
+            return
+        try:
+            if self._files is not None:
+                self._files.exception()  # waits; a failed write is no news here (nothing becomes current)
+        finally:
+            lock.close()
+
+
 def saved_generation(home: Home | str | os.PathLike, spec_id: str) -> int:
     """The generation ``CURRENT.json`` names (0: nothing saved yet)."""
     current = state_dir(home, spec_id) / "CURRENT.json"
@@ -124,18 +203,24 @@ class KeptState:
     """One spec's state for a long-lived worker: what it saved last stays in memory and is used again while
     ``CURRENT.json`` still names that generation (one small file read instead of two Parquet reads per
     batch). If another writer saved since, the state is read from disk, as :func:`load_state` does; saving
-    goes through :func:`save_state` (same files, same conflict check).
+    goes through :func:`save_state`, or :meth:`saving` (a :class:`StateSave` whose files are written on this
+    state's own thread) — same files, same conflict check. Call :meth:`close` when done.
 
     >>> import tempfile
     >>> kept = KeptState(tempfile.mkdtemp(), "s")
     >>> st = kept.save(State(watermark=7, next_seq=2, buffer=BUFFER_BASE.empty_table(), scopes=SCOPES.empty_table()))
     >>> kept.load() is st, load_state(kept.home, "s").next_seq
     (True, 2)
+    >>> save = kept.saving(State(8, 3, st.buffer, st.scopes, st.generation)); save.start()
+    >>> save.commit() is kept.load(), kept.load().generation
+    (True, 2)
+    >>> kept.close()
     """
 
     def __init__(self, home: Home | str | os.PathLike, spec_id: str):
         self.home, self.spec_id = home, spec_id
         self._last: State | None = None
+        self._pool = None
 
     def load(self) -> State:
         if self._last is not None and saved_generation(self.home, self.spec_id) == self._last.generation:
@@ -148,24 +233,66 @@ class KeptState:
         self._last = save_state(self.home, self.spec_id, state)
         return self._last
 
+    def saving(self, state: State) -> StateSave:
+        """A two-step save of ``state`` (:class:`StateSave`); what it commits is kept as the last saved state."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"stateful-{self.spec_id}")
+        self._last = None  # until the commit, whatever is on disk is what the next load gets
+        return StateSave(self.home, self.spec_id, state, self._pool, on_commit=self._kept)
+
+    def _kept(self, saved: State) -> None:
+        self._last = saved
+
+    def close(self) -> None:
+        """Wait for the state's thread (the last removal of old generations, the lock released) and end it."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
 
 class StateConflict(RetriableError):
     """The saved state moved on since this one was loaded (another worker saved)."""
 
 
 def _save_locked(d: Path, spec_id: str, state: State) -> State:
+    gen = _next_generation(d, spec_id, state)
+    _write_generation(d, gen, state)
+    _switch(d, gen, state)
+    _remove_old(d, gen)
+    return replace(state, generation=gen)
+
+
+def _next_generation(d: Path, spec_id: str, state: State) -> int:
+    """The generation ``state`` would be saved as (call under the lock), or :class:`StateConflict`."""
     current = d / "CURRENT.json"
     saved = json.loads(current.read_text())["generation"] if current.exists() else 0
     if saved != state.generation:
         raise StateConflict(f"stateful state of {spec_id} is at generation {saved}, but this one descends from "
                             f"{state.generation}: another worker saved in between; reload and apply again")
-    gen = saved + 1
+    return saved + 1
+
+
+def _write_generation(d: Path, gen: int, state: State) -> None:
     _fsync_write(d / f"gen-{gen:08d}.buffer.parquet", lambda p: pq.write_table(state.buffer, p))
     _fsync_write(d / f"gen-{gen:08d}.scopes.parquet", lambda p: pq.write_table(state.scopes, p))
+
+
+def _switch(d: Path, gen: int, state: State) -> None:
     meta = {"format": FORMAT, "generation": gen, "watermark": state.watermark, "next_seq": state.next_seq}
-    _fsync_write(current, lambda p: p.write_text(json.dumps(meta, sort_keys=True)))
+    _fsync_write(d / "CURRENT.json", lambda p: p.write_text(json.dumps(meta, sort_keys=True)))
     fsync_dir(d)
+
+
+def _remove_old(d: Path, gen: int) -> None:
     for old in d.glob("gen-*.parquet"):
         if not old.name.startswith(f"gen-{gen:08d}."):
             old.unlink(missing_ok=True)
-    return replace(state, generation=gen)
+
+
+def _remove_old_then_unlock(d: Path, gen: int, lock) -> None:
+    try:
+        _remove_old(d, gen)
+    finally:
+        lock.close()
