@@ -181,3 +181,50 @@ def test_killed_inside_the_ticket_load_then_done_again_gives_one_ticket(home, tm
     store = open_store(home)
     assert [x["state"] for x in store.ledger.loads()] == ["committed", "committed"]  # recovered, then the rerun
     assert verify(store).ok and load_state(home.root, SPEC_ID).generation == 1
+
+
+PG = "postgresql://postgres:x@127.0.0.1:5432/test"
+
+
+@pytest.mark.services
+def test_crm_down_then_back_on_postgresql_gives_one_ticket_and_consistent_lineage(home, monkeypatch):
+    """The real PostgreSQL CRM, first unreachable (nothing listens on the port), then back: each failed pass
+    leaves the old stateful state current and nothing committed in the lineage; once the CRM is back the
+    same landed events give the ticket once, and the lineage verifies."""
+    import uuid
+
+    import adbc_driver_postgresql.dbapi as adbc
+
+    landed = landed_status(home)
+    schema = f"wl_crm_test_{uuid.uuid4().hex[:10]}"
+    try:
+        monkeypatch.setenv("WEFTLINE_CRM_URL", f"postgresql://postgres:x@127.0.0.1:9/test?schema={schema}")
+        for _ in range(2):  # the worker retries the same pending parts
+            with pytest.raises(Exception):
+                down = processor(home)
+                try:
+                    down({"device_status": landed})
+                finally:
+                    down.close()
+            assert load_state(home.root, SPEC_ID).generation == 0 and _lock_is_free(home)
+            assert not open_store(home).segments(("committed",))
+        monkeypatch.setenv("WEFTLINE_CRM_URL", f"{PG}?schema={schema}")
+        up = processor(home)
+        try:
+            [report] = up({"device_status": landed})
+        finally:
+            up.close()
+        assert [(t.entity, t.loaded) for t in report.targets] == [("service_ticket", 1)]
+        from connectors.crm import open_destination
+
+        assert [t["device_id"] for t in open_destination(home).read("service_ticket").to_pylist()] == ["dev-1"]
+        store = open_store(home)
+        states = [x["state"] for x in store.ledger.loads()]
+        assert states[-1] == "committed" and set(states[:-1]) <= {"rolled_back"}
+        assert store.recover() == [] and verify(store).ok
+        assert load_state(home.root, SPEC_ID).generation == 1
+    finally:
+        with adbc.connect(PG) as con, con.cursor() as cur:
+            for s in (schema, f"{schema}_staging"):
+                cur.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
+            con.commit()
