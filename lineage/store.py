@@ -27,7 +27,6 @@ The runner calls, in order (see docs/adr/0100-lineage-consistency.md)::
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import uuid
@@ -45,7 +44,8 @@ from lineage import segment_file
 from lineage.blobs import LocalBlobs, S3Blobs
 from lineage.index import DuckIndex, PostgresIndex
 from lineage.ledger import Ledger, PostgresLedger, SqliteLedger, now_text
-from lineage.merkle import chain, leaf_hashes, root_of
+from lineage.merkle import chain
+from lineage.segment_put import put_segment
 
 log = logging.getLogger(__name__)
 
@@ -115,19 +115,11 @@ class Store:
         root computed; nothing in the ledger yet (an unrecorded file is ignored by every reader)."""
         if edges.num_rows == 0:
             return None
-        edges = edges.select(E.EDGE_SCHEMA.names).cast(E.EDGE_SCHEMA)
+        edges = E.conform(edges)  # constant text columns stay one-entry dictionaries (docs/adr/0109)
         segment_id = f"{load_id}-{uuid.uuid4().hex[:12]}"
         file = f"{segment_id}.parquet"
-        pool = self._writer()
-        written = pool.submit(self._put_segment, file, edges)  # Parquet + write (and its fsync) overlap the
-        try:                                                   # hashing and the leaf file's (all release the GIL)
-            leaves = leaf_hashes(edges)
-            root = root_of(leaves)
-            leaf_bytes = leaves.tobytes()
-            self.blobs.put(file + ".leaves", leaf_bytes)
-        finally:
-            data_size = written.result()
-        return Prepared(load_id, segment_id, file, edges, data_size, root, hashlib.sha256(leaf_bytes).hexdigest())
+        w = put_segment(self.blobs, file, edges, self._writer())  # hashing, both files and their fsyncs overlap
+        return Prepared(load_id, segment_id, file, edges, w.bytes, w.root, w.leaves_sha256)
 
     def record(self, prep: Prepared | None) -> dict | None:
         """The ledger half of :meth:`append`: chain a prepared segment after the current head."""
@@ -154,15 +146,11 @@ class Store:
         return rec
 
     def _writer(self) -> ThreadPoolExecutor:
-        """One writer thread for this store's life (a pool per segment cost more than a micro-batch's write)."""
+        """Two writer threads (segment and leaf file) for this store's life (a pool per segment cost more
+        than a micro-batch's write; threads start on first use)."""
         if self._pool is None or self._pool_pid != os.getpid():  # a forked child has no thread of its parent's
-            self._pool, self._pool_pid = ThreadPoolExecutor(1, thread_name_prefix="lineage-segment"), os.getpid()
+            self._pool, self._pool_pid = ThreadPoolExecutor(2, thread_name_prefix="lineage-segment"), os.getpid()
         return self._pool
-
-    def _put_segment(self, file: str, edges: pa.Table) -> int:
-        data = segment_file.write(edges)  # hex ids as bytes in the file (ADR 0107)
-        self.blobs.put(file, data)
-        return len(data)
 
     def append_received(self, load_id: str, landed: pa.Table) -> dict | None:
         """``received`` edges from a landed table (with the reserved received columns)."""
