@@ -41,6 +41,8 @@ def load() -> ctypes.CDLL | None:
     lib.leaf_hashes.restype = ctypes.c_int
     lib.node_hashes.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
     lib.node_hashes.restype = None
+    lib.node_hashes_with.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int]
+    lib.node_hashes_with.restype = None
     lib.hex_decode.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
     lib.hex_decode.restype = ctypes.c_int64
     lib.hex_encode.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]

@@ -157,3 +157,13 @@ def test_a_constant_beside_real_text_in_another_part_is_decoded_to_text(lib):
     assert t.schema.field("reason").type == pa.string()
     assert t.column("reason").to_pylist() == ["x: cast [r]"] * 3 + ["y: map [r]", None]
     assert np.array_equal(leaf_hashes(t), duckdb_leaf_hashes(t))
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 64, 4097])  # odd counts end with one node through OpenSSL
+def test_node_hashes_with_the_sha_instructions_equal_openssl_and_hashlib(lib, m):
+    pairs = np.random.default_rng(m).integers(0, 256, (m, 64), dtype=np.uint8)
+    fast, plain_ = np.empty((m, 32), np.uint8), np.empty((m, 32), np.uint8)
+    lib.node_hashes_with(pairs.ctypes.data, m, fast.ctypes.data, 1)  # SHA-NI when the CPU has it
+    lib.node_hashes_with(pairs.ctypes.data, m, plain_.ctypes.data, 0)  # OpenSSL
+    assert np.array_equal(fast, plain_)
+    assert [r.tobytes() for r in fast] == [hashlib.sha256(b"\x01" + p.tobytes()).digest() for p in pairs]
