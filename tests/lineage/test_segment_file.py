@@ -202,3 +202,19 @@ def test_segment_file_goes_straight_to_disk_and_to_s3_the_same(tmp_path):
     assert size == blobs.size("s.parquet") and not list(tmp_path.glob(".*tmp*"))
     assert blobs.get("s.parquet") == sf.write(e).to_pybytes()
     assert sf.read(blobs.get("s.parquet")).to_pylist() == e.to_pylist()
+
+
+def test_a_segment_written_before_0109_without_dictionaries_still_verifies_and_queries(store, monkeypatch):
+    from lineage.query import trace
+
+    to_file = sf.to_file
+    with monkeypatch.context() as m:  # the 0107 writer: binary ids, every other column plain text
+        m.setattr(sf, "to_file", lambda edges, decoded=None: to_file(plain(edges)))
+        run_pipeline(store, "L1")
+    for seg in store.segments():
+        types = _file_types(store.blobs.get(seg["file"]))
+        assert types["step"] == pa.string() and types["record_id"] == pa.binary(16)
+    run_pipeline(store, "L2")
+    assert pa.types.is_dictionary(_file_types(store.blobs.get(store.segments()[-1]["file"]))["step"])
+    assert verify(store).ok
+    assert trace(store, "lead:WEB-2")["chains"][0]["source"]["source_key"] == "2"
