@@ -152,7 +152,7 @@ def leaf_hashes(edges: pa.Table) -> np.ndarray:
 
 def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, pa.ChunkedArray]]:
     """:func:`leaf_hashes`, and the ``hex_columns`` whose every value is lower-case hex of one even width as
-    ``fixed_size_binary`` (decoded by the C loop while it reads them for the leaves; docs/adr/0109).
+    ``fixed_size_binary`` (decoded by the C loop while it reads them for the leaves; docs/adr/0110).
 
     A column missing from the dict (not hex, mixed widths, all null, or no C loop) is left to the caller.
     """

@@ -1,7 +1,7 @@
 """The per-edge half of a segment append: hash, write both files durably, compute the Merkle root.
 
 ``Store.prepare`` (lineage/store.py) calls :func:`put_segment` and keeps the ledger half. The order is
-chosen so the two cores and the disk are busy at once (docs/adr/0109)::
+chosen so the two cores and the disk are busy at once (docs/adr/0110)::
 
     leaf hashes + hex ids → bytes     the C loop, two threads (one pass over the characters)
       ├─ writer thread:  Parquet of the segment → write + fsync
@@ -16,9 +16,12 @@ Nothing here touches the ledger: an unrecorded file is ignored by every reader (
 >>> from lineage.blobs import LocalBlobs
 >>> from lineage.edges import build
 >>> blobs, pool = LocalBlobs(tempfile.mkdtemp()), ThreadPoolExecutor(2)
->>> w = put_segment(blobs, "s.parquet", build(2, "received", record_id=pa.array(["00ff", "a1b2"])), pool)
+>>> e = build(2, "received", record_id=pa.array(["00ff", "a1b2"]))
+>>> w = put_segment(blobs, "s.parquet", e, pool)
 >>> w.bytes == blobs.size("s.parquet"), len(blobs.get("s.parquet.leaves")), len(w.root)
 (True, 64, 32)
+>>> put_segment(blobs, "t.parquet", e, None) == w  # the same files, written on the calling thread
+True
 """
 
 from __future__ import annotations
@@ -47,11 +50,16 @@ def _put_parquet(blobs: Any, file: str, edges: pa.Table, ids: dict) -> int:
     return blobs.put_with(file, lambda sink: segment_file.write(edges, sink=sink, decoded=ids))
 
 
-def put_segment(blobs: Any, file: str, edges: pa.Table, pool: Executor) -> Written:
-    """Write ``file`` (Parquet) and ``file + ".leaves"`` durably; ``pool``: at least two writer threads."""
+def put_segment(blobs: Any, file: str, edges: pa.Table, pool: Executor | None) -> Written:
+    """Write ``file`` (Parquet) and ``file + ".leaves"`` durably; ``pool``: at least two writer threads, or
+    None to write both on the calling thread (a small segment: a thread hop costs more than it overlaps)."""
     edges = conform(edges)
     leaves, ids = hash_and_decode(edges, segment_file.ID_COLUMNS)
     leaf_bytes = leaves.data  # a view: no copy of the 32 bytes per edge
+    if pool is None:
+        size = _put_parquet(blobs, file, edges, ids)
+        blobs.put(file + ".leaves", leaf_bytes)
+        return Written(size, root_of(leaves), hashlib.sha256(leaf_bytes).hexdigest())
     parquet = pool.submit(_put_parquet, blobs, file, edges, ids)
     leaf_file = pool.submit(blobs.put, file + ".leaves", leaf_bytes)
     try:

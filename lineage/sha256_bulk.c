@@ -9,7 +9,7 @@
  * instructions when it has them, else OpenSSL).
  * hex_decode / hex_encode: lower-case hex text <-> bytes, for the binary id columns of segment files
  * (lineage/segment_file.py, docs/adr/0107); the leaf text above is always the hex text. leaf_hashes can
- * decode those columns in the same pass (it reads the same characters; docs/adr/0109).
+ * decode those columns in the same pass (it reads the same characters; docs/adr/0110).
  */
 #include <openssl/sha.h>
 #include <stdint.h>
@@ -155,7 +155,7 @@ int leaf_hashes(column *cols, int64_t ncols, int64_t nrows, uint8_t *out) {
 #if defined(__x86_64__)
 /* Node hashes with the CPU's SHA extensions, two nodes at a time: one SHA-256 block's rounds wait on the
  * previous round, so two independent messages interleaved keep the unit busy (~30 % less time per node
- * than OpenSSL's one-message-at-a-time calls here; docs/adr/0109). The SHA-256 compression function as
+ * than OpenSSL's one-message-at-a-time calls here; docs/adr/0110). The SHA-256 compression function as
  * FIPS 180-4 defines it, on the sha256rnds2 / sha256msg1 / sha256msg2 instructions; tested against
  * OpenSSL and hashlib (tests/lineage/test_native.py). */
 #define SHA_NI __attribute__((target("sha,sse4.1,ssse3")))

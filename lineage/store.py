@@ -115,7 +115,7 @@ class Store:
         root computed; nothing in the ledger yet (an unrecorded file is ignored by every reader)."""
         if edges.num_rows == 0:
             return None
-        edges = E.conform(edges)  # constant text columns stay one-entry dictionaries (docs/adr/0109)
+        edges = E.conform(edges)  # constant text columns stay one-entry dictionaries (docs/adr/0110)
         segment_id = f"{load_id}-{uuid.uuid4().hex[:12]}"
         file = f"{segment_id}.parquet"
         w = put_segment(self.blobs, file, edges, self._writer())  # hashing, both files and their fsyncs overlap

@@ -75,7 +75,7 @@ def test_two_thread_split_of_a_large_merkle_level_gives_the_same_root(lib):
     assert root_of(changed) != root_of(leaves)
 
 
-# -- the hex ids decoded in the leaf loop, constant columns as dictionaries (docs/adr/0109) -----------------
+# -- the hex ids decoded in the leaf loop, constant columns as dictionaries (docs/adr/0110) -----------------
 
 def _hex(n: int, width: int, seed: int, nulls: int = 0) -> pa.Array:
     rng = np.random.default_rng(seed)

@@ -179,7 +179,7 @@ def test_constant_columns_are_dictionaries_in_the_file_and_an_altered_one_is_nam
     run_pipeline(store, "L1")
     seg = store.segments()[0]
     stored = pq.read_table(io.BytesIO(store.blobs.get(seg["file"])))
-    assert pa.types.is_dictionary(stored.schema.field("step").type)  # docs/adr/0109
+    assert pa.types.is_dictionary(stored.schema.field("step").type)  # docs/adr/0110
     assert store.read_segment(seg).schema.equals(EDGE_SCHEMA)  # read back as plain text
 
     def alter(t: pa.Table) -> pa.Table:
@@ -204,7 +204,7 @@ def test_segment_file_goes_straight_to_disk_and_to_s3_the_same(tmp_path):
     assert sf.read(blobs.get("s.parquet")).to_pylist() == e.to_pylist()
 
 
-def test_a_segment_written_before_0109_without_dictionaries_still_verifies_and_queries(store, monkeypatch):
+def test_a_segment_written_before_0110_without_dictionaries_still_verifies_and_queries(store, monkeypatch):
     from lineage.query import trace
 
     to_file = sf.to_file
