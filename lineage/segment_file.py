@@ -36,6 +36,7 @@ ID_COLUMNS = ("record_id", "input_record_id", "payload_hash", "subject")
 # dictionary-encode only the columns with few distinct values (ids and hashes would just waste the attempt)
 LOW_CARDINALITY = ("step", "load_id", "source_system", "stream", "spec_id", "spec_version", "rules", "reason",
                    "destination", "entity", "at")
+WRITE_BATCH = 16_384  # values the Parquet writer takes at a time (its default 1,024 costs ~10 % more CPU here)
 _PIECE = 1 << 20  # rows per decoded chunk: keeps 32-bit string offsets far from overflowing
 
 _NIBBLE = np.full(256, 255, np.uint8)
@@ -188,7 +189,8 @@ def write(edges: pa.Table, sink: Any = None, decoded: dict[str, pa.ChunkedArray]
     low = [c for c in LOW_CARDINALITY if c in t.column_names]  # min/max of random ids helps no reader
     # an Arrow buffer, not io.BytesIO: the writer's page writes need neither the GIL nor a growing copy
     out = sink if sink is not None else pa.BufferOutputStream()
-    pq.write_table(t, out, compression=compression, use_dictionary=low, write_statistics=low)
+    # 16 k values per internal write batch instead of 1 k: ~10 % less CPU, pages still near 1 MB (ADR 0110)
+    pq.write_table(t, out, compression=compression, use_dictionary=low, write_statistics=low, write_batch_size=WRITE_BATCH)
     return out.getvalue() if sink is None else None
 
 
