@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import pyarrow as pa
 
 
 class LocalBlobs:
@@ -22,7 +24,7 @@ class LocalBlobs:
         return self.root / name
 
     def put(self, name: str, data: bytes) -> None:
-        """Durable when it returns: temporary file, fsync, rename."""
+        """Durable when it returns: temporary file, fsync, rename. ``data``: any bytes-like object."""
         final = self.path(name)
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
         with open(tmp, "wb") as fh:
@@ -30,6 +32,21 @@ class LocalBlobs:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
+
+    def put_with(self, name: str, fill: Callable[[Any], None]) -> int:
+        """Like :meth:`put`, the bytes written by ``fill(sink)`` into an Arrow output stream on the file itself
+        (a Parquet writer, no copy in memory first); returns the size."""
+        final = self.path(name)
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        with pa.OSFile(str(tmp), "wb") as sink:
+            fill(sink)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+        return final.stat().st_size
 
     def get(self, name: str) -> bytes:
         return self.path(name).read_bytes()
@@ -57,7 +74,16 @@ class S3Blobs:
         return f"{self.prefix}/{name}" if self.prefix else name
 
     def put(self, name: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data)
+        body = data if isinstance(data, (bytes, bytearray)) else bytes(memoryview(data))  # boto3 takes no buffers
+        self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=body)
+
+    def put_with(self, name: str, fill: Callable[[Any], None]) -> int:
+        """Like :meth:`LocalBlobs.put_with`: ``fill(sink)`` into memory, then one upload."""
+        sink = pa.BufferOutputStream()
+        fill(sink)
+        data = sink.getvalue()
+        self.put(name, data)
+        return data.size
 
     def get(self, name: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()

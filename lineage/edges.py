@@ -28,14 +28,21 @@ subject            HMAC hex of the data subject, or null
 at                 when the step happened (received: ``_wl_received_at``)
 =================  ===========================================================
 
+A text column that is one value for the whole table (``step``, ``load_id``, ``entity``, …, given to
+:func:`build` as a constant) is a one-entry dictionary array (``dictionary<int32, string>``) rather than
+the value repeated: the same edges, built in O(1) and written by Parquet without hashing every row
+(docs/adr/0110). :func:`conform` accepts either form; :func:`plain` gives exactly :data:`EDGE_SCHEMA`.
+
 >>> import pyarrow as pa
 >>> from datetime import datetime, timezone
 >>> from connectors.base.identity import stamp
 >>> landed = stamp(pa.table({"id": [1, 2]}), system="erp_sql", stream="orders", key=["id"],
 ...                position=None, load_id="L1")
 >>> e = received_edges(landed)
->>> e.schema.equals(EDGE_SCHEMA), e.column("step").to_pylist(), e.column("source_key").to_pylist()
+>>> plain(e).schema.equals(EDGE_SCHEMA), e.column("step").to_pylist(), e.column("source_key").to_pylist()
 (True, ['received', 'received'], ['1', '2'])
+>>> e.schema.field("step").type
+DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -79,8 +87,64 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+CONST_TEXT = pa.dictionary(pa.int32(), pa.string())  # a constant text column (see the module docstring)
+
+
 def _const(value: Any, n: int, typ: pa.DataType) -> pa.Array:
-    return pa.nulls(n, typ) if value is None else pa.repeat(pa.scalar(value, typ), n)
+    if value is None:
+        return pa.nulls(n, typ)
+    if pa.types.is_string(typ):  # one entry, n zero indices (calloc'd pages): no copy of the value per row
+        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], typ))
+    return pa.repeat(pa.scalar(value, typ), n)
+
+
+def _conform_column(col: pa.ChunkedArray | pa.Array, field: pa.Field) -> pa.ChunkedArray | pa.Array:
+    if col.type == field.type:
+        return col
+    if col.type == CONST_TEXT and pa.types.is_string(field.type):
+        chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+        if all(c.dictionary.null_count == 0 for c in chunks):  # nulls are in the indices, never the entries
+            return col
+    return col.cast(field.type)
+
+
+def conform(edges: pa.Table) -> pa.Table:
+    """The :data:`EDGE_SCHEMA` columns in order and type, a text column kept as ``dictionary<int32, string>``
+    when it is one (no decoding); anything else cast."""
+    edges = edges.select(EDGE_SCHEMA.names)
+    if all(_conform_column(edges.column(i), f) is edges.column(i) for i, f in enumerate(EDGE_SCHEMA)):
+        return edges
+    cols = [_conform_column(edges.column(i), f) for i, f in enumerate(EDGE_SCHEMA)]
+    return pa.table(cols, schema=pa.schema([pa.field(f.name, c.type) for f, c in zip(EDGE_SCHEMA, cols)]))
+
+
+def plain(edges: pa.Table) -> pa.Table:
+    """Exactly :data:`EDGE_SCHEMA` (dictionary columns decoded to text)."""
+    return edges.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA)
+
+
+def _null_const(col: pa.ChunkedArray) -> pa.Array:
+    """An all-null text column as an all-null one-entry-less dictionary (so it concatenates with constants)."""
+    return pa.DictionaryArray.from_arrays(pa.nulls(len(col), pa.int32()), pa.array([], pa.string()))
+
+
+def concat(parts: list[pa.Table]) -> pa.Table:
+    """Edge tables one after the other (several steps or targets in one segment). A column that is a
+    constant in some parts stays a dictionary when it is null in the others (the usual case: another
+    step's columns); when another part has real text there, it is decoded to text."""
+    parts = [conform(p) for p in parts]
+    for name in EDGE_SCHEMA.names:
+        types = {p.schema.field(name).type for p in parts}
+        if len(types) < 2:
+            continue
+        fits = all(p.column(name).type == CONST_TEXT or p.column(name).null_count == p.num_rows for p in parts)
+        for k, p in enumerate(parts):
+            col, i = p.column(name), p.schema.get_field_index(name)
+            if fits and col.type != CONST_TEXT:
+                parts[k] = p.set_column(i, name, _null_const(col))
+            elif not fits and col.type == CONST_TEXT:
+                parts[k] = p.set_column(i, name, col.cast(pa.string()))
+    return pa.concat_tables(parts)
 
 
 def one_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -111,10 +175,10 @@ def build(n: int, step: str, **columns: Any) -> pa.Table:
             continue
         v = columns.get(field.name)
         if isinstance(v, (pa.Array, pa.ChunkedArray)):
-            cols[field.name] = one_array(v).cast(field.type)
+            cols[field.name] = _conform_column(one_array(v), field)
         else:
             cols[field.name] = _const(v, n, field.type)
-    return pa.table(cols, schema=EDGE_SCHEMA)
+    return pa.table(cols, schema=pa.schema([pa.field(f.name, cols[f.name].type) for f in EDGE_SCHEMA]))
 
 
 def received_edges(landed: pa.Table) -> pa.Table:
@@ -192,7 +256,7 @@ def mapped_edges(load_id: str, result: Any, at: datetime | None = None) -> pa.Ta
         parts.append(build(q.num_rows, "quarantined", at=at, load_id=load_id, record_id=_col(q, R.RECORD_ID, s),
                            spec_id=_col(q, R.SPEC_ID, s), spec_version=_col(q, R.SPEC_VERSION, s),
                            entity=_col(q, "target", s), reason=_reason(q)))
-    return pa.concat_tables(parts) if parts else EDGE_SCHEMA.empty_table()
+    return concat(parts) if parts else EDGE_SCHEMA.empty_table()
 
 
 def loaded_edges(load_id: str, destination: str, entity: str, table: pa.Table,

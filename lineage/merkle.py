@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from lineage import native
-from lineage.edges import EDGE_SCHEMA
+from lineage.edges import EDGE_SCHEMA, conform, plain
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 6962: MTH({}) = SHA-256()
 _SMALL = 256  # below this many pairs, hashlib is cheaper than a DuckDB round trip
@@ -70,19 +71,40 @@ def _address(buf: pa.Buffer | None) -> int | None:
     return None if buf is None else buf.address
 
 
-def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray) -> None:
+@dataclass
+class HexTarget:
+    """A hex id column the C leaf loop decodes in the same pass: ``out`` holds ``width // 2`` bytes per row
+    of the whole table; ``bad`` is set when a value was not lower-case hex of ``width`` characters."""
+
+    width: int
+    out: np.ndarray
+    bad: bool = False
+
+
+def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
+                   targets: dict[int, HexTarget] | None = None) -> None:
     """The C loop over one batch's Arrow buffers (lineage/sha256_bulk.c) into ``out``: the bytes of
-    :func:`canonical_sql`."""
+    :func:`canonical_sql`; the columns of ``targets`` (by index) also decoded from hex, rows from ``start``."""
     cols = (native.Column * batch.num_columns)()
-    for c, arr in zip(cols, batch.columns):
+    for i, (c, arr) in enumerate(zip(cols, batch.columns)):
         bufs = arr.buffers()
         c.offset, c.validity = arr.offset, (_address(bufs[0]) if arr.null_count else None)
         if pa.types.is_string(arr.type):
             c.kind, c.offsets, c.data = 0, _address(bufs[1]), _address(bufs[2])
+            t = (targets or {}).get(i)
+            if t is not None:
+                c.hex_out, c.hex_width = t.out[start * (t.width // 2):].ctypes.data, t.width
+        elif pa.types.is_dictionary(arr.type):  # a constant text column (lineage.edges.CONST_TEXT)
+            d = arr.dictionary
+            dbufs = d.buffers()
+            c.kind, c.indices, c.data = 2, _address(arr.indices.buffers()[1]), _address(dbufs[2])
+            c.offsets = dbufs[1].address + 4 * d.offset
         else:  # int64 and timestamp[us]: 8-byte integers
             c.kind, c.offsets, c.data = 1, None, _address(bufs[1])
     if lib.leaf_hashes(cols, batch.num_columns, batch.num_rows, out.ctypes.data) != 0:
         raise ValueError("unexpected column type for the C leaf hashes")
+    for i, t in (targets or {}).items():
+        t.bad = t.bad or bool(cols[i].hex_bad)
 
 
 def _pieces(edges: pa.Table) -> list[tuple[int, pa.RecordBatch]]:
@@ -96,32 +118,78 @@ def _pieces(edges: pa.Table) -> list[tuple[int, pa.RecordBatch]]:
     return pieces
 
 
+def _hex_width(col: pa.ChunkedArray) -> int | None:
+    """The character width of the column's first value, when it can be a hex id column (even, not 0)."""
+    if not pa.types.is_string(col.type):
+        return None
+    for arr in col.chunks:
+        if arr.null_count == len(arr):
+            continue
+        first = 0 if arr.null_count == 0 else int(np.argmax(np.asarray(arr.is_valid())))
+        offsets = np.frombuffer(arr.buffers()[1], np.int32)
+        width = int(offsets[arr.offset + first + 1] - offsets[arr.offset + first])
+        return width if width and width % 2 == 0 else None
+    return None  # all null: stays text (nothing to gain)
+
+
+def _binary_column(col: pa.ChunkedArray, t: HexTarget) -> pa.ChunkedArray:
+    """The decoded bytes as ``fixed_size_binary(width / 2)``, chunked like ``col``, nulls kept."""
+    w, chunks, start = t.width // 2, [], 0
+    data = pa.py_buffer(t.out)
+    for arr in col.chunks:
+        n = len(arr)
+        validity = arr.is_valid().buffers()[1] if arr.null_count else None  # a fresh bitmap at offset 0
+        chunks.append(pa.FixedSizeBinaryArray.from_buffers(pa.binary(w), n, [validity, data.slice(start * w, n * w)],
+                                                           null_count=arr.null_count))
+        start += n
+    return pa.chunked_array(chunks, pa.binary(w))
+
+
 def leaf_hashes(edges: pa.Table) -> np.ndarray:
     """``(n, 32)`` uint8: the RFC 6962 leaf hash of each edge row, in row order."""
-    edges = edges.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA)
+    return hash_and_decode(edges)[0]
+
+
+def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, pa.ChunkedArray]]:
+    """:func:`leaf_hashes`, and the ``hex_columns`` whose every value is lower-case hex of one even width as
+    ``fixed_size_binary`` (decoded by the C loop while it reads them for the leaves; docs/adr/0110).
+
+    A column missing from the dict (not hex, mixed widths, all null, or no C loop) is left to the caller.
+    """
+    edges = conform(edges)
     lib = native.load()
     if lib is None or not edges.num_rows:
-        return duckdb_leaf_hashes(edges)
-    out = np.empty((edges.num_rows, 32), np.uint8)
+        return duckdb_leaf_hashes(edges), {}
+    n = edges.num_rows
+    out = np.empty((n, 32), np.uint8)
+    targets = {}
+    for name in hex_columns:
+        i = edges.schema.get_field_index(name)
+        width = _hex_width(edges.column(i)) if i >= 0 else None
+        if width is not None:
+            targets[i] = HexTarget(width, np.empty(n * (width // 2), np.uint8))
     pieces = _pieces(edges)
+    piece_targets = [{i: HexTarget(t.width, t.out) for i, t in targets.items()} for _ in pieces]
 
-    def run(piece: tuple[int, pa.RecordBatch]) -> None:
-        start, batch = piece
-        _native_leaves(lib, batch, out[start: start + batch.num_rows])
+    def run(k: int) -> None:
+        start, batch = pieces[k]
+        _native_leaves(lib, batch, out[start: start + batch.num_rows], start, piece_targets[k])
 
-    if edges.num_rows < _SPLIT:
-        for p in pieces:
-            run(p)
+    if n < _SPLIT:
+        for k in range(len(pieces)):
+            run(k)
     else:
         with ThreadPoolExecutor(2) as pool:  # ctypes releases the GIL: two cores
-            list(pool.map(run, pieces))
-    return out
+            list(pool.map(run, range(len(pieces))))
+    decoded = {edges.schema.field(i).name: _binary_column(edges.column(i), t) for i, t in targets.items()
+               if not any(pt[i].bad for pt in piece_targets)}
+    return out, decoded
 
 
 def duckdb_leaf_hashes(edges: pa.Table) -> np.ndarray:
     """:func:`leaf_hashes` computed by DuckDB (no C loop): the fallback, and the reference in tests."""
     con = _connect()
-    con.register("e", edges.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA))
+    con.register("e", plain(edges))
     out = con.sql(f"SELECT sha256('\\x00'::BLOB || encode({canonical_sql()})) AS h FROM e").to_arrow_table()
     return _digests(out.column("h"))
 

@@ -24,8 +24,11 @@ SOURCE = Path(__file__).with_name("sha256_bulk.c")
 
 
 class Column(ctypes.Structure):
+    """One column of a batch for ``leaf_hashes`` (the ``column`` struct of sha256_bulk.c)."""
+
     _fields_ = [("kind", ctypes.c_int64), ("offset", ctypes.c_int64), ("validity", ctypes.c_void_p),
-                ("offsets", ctypes.c_void_p), ("data", ctypes.c_void_p)]
+                ("offsets", ctypes.c_void_p), ("data", ctypes.c_void_p), ("indices", ctypes.c_void_p),
+                ("hex_out", ctypes.c_void_p), ("hex_width", ctypes.c_int64), ("hex_bad", ctypes.c_int64)]
 
 
 @functools.lru_cache(maxsize=1)  # one load per process, like an import
@@ -38,6 +41,8 @@ def load() -> ctypes.CDLL | None:
     lib.leaf_hashes.restype = ctypes.c_int
     lib.node_hashes.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
     lib.node_hashes.restype = None
+    lib.node_hashes_with.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int]
+    lib.node_hashes_with.restype = None
     lib.hex_decode.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
     lib.hex_decode.restype = ctypes.c_int64
     lib.hex_encode.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]

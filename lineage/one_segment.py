@@ -86,4 +86,4 @@ class OneSegment:
         parts, self._parts = [p for p in self._parts if p.num_rows], []
         if not parts:
             return []
-        return [self.store.append(self.load_id, pa.concat_tables(parts) if len(parts) > 1 else parts[0])]
+        return [self.store.append(self.load_id, E.concat(parts) if len(parts) > 1 else parts[0])]

@@ -27,7 +27,6 @@ The runner calls, in order (see docs/adr/0100-lineage-consistency.md)::
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import uuid
@@ -45,7 +44,8 @@ from lineage import segment_file
 from lineage.blobs import LocalBlobs, S3Blobs
 from lineage.index import DuckIndex, PostgresIndex
 from lineage.ledger import Ledger, PostgresLedger, SqliteLedger, now_text
-from lineage.merkle import chain, leaf_hashes, root_of
+from lineage.merkle import chain
+from lineage.segment_put import put_segment
 
 log = logging.getLogger(__name__)
 
@@ -116,26 +116,12 @@ class Store:
         root computed; nothing in the ledger yet (an unrecorded file is ignored by every reader)."""
         if edges.num_rows == 0:
             return None
-        edges = edges.select(E.EDGE_SCHEMA.names).cast(E.EDGE_SCHEMA)
+        edges = E.conform(edges)  # constant text columns stay one-entry dictionaries (docs/adr/0110)
         segment_id = f"{load_id}-{uuid.uuid4().hex[:12]}"
         file = f"{segment_id}.parquet"
-        if edges.num_rows < INLINE_ROWS:  # a thread hop costs more than the overlap of a small segment's writes
-            data_size = self._put_segment(file, edges)
-            leaf_bytes, root = self._put_leaves(file, edges)
-        else:
-            written = self._writer().submit(self._put_segment, file, edges)  # Parquet + write (and its fsync)
-            try:                                         # overlap the hashing and the leaf file's (all release the GIL)
-                leaf_bytes, root = self._put_leaves(file, edges)
-            finally:
-                data_size = written.result()
-        return Prepared(load_id, segment_id, file, edges, data_size, root, hashlib.sha256(leaf_bytes).hexdigest())
-
-    def _put_leaves(self, file: str, edges: pa.Table) -> tuple[bytes, bytes]:
-        """The leaf hashes of ``edges`` written beside the segment; (their bytes, the Merkle root)."""
-        leaves = leaf_hashes(edges)
-        leaf_bytes = leaves.tobytes()
-        self.blobs.put(file + ".leaves", leaf_bytes)
-        return leaf_bytes, root_of(leaves)
+        pool = None if edges.num_rows < INLINE_ROWS else self._writer()  # a small segment: no thread hop
+        w = put_segment(self.blobs, file, edges, pool)  # hashing, both files and their fsyncs overlap
+        return Prepared(load_id, segment_id, file, edges, w.bytes, w.root, w.leaves_sha256)
 
     def record(self, prep: Prepared | None) -> dict | None:
         """The ledger half of :meth:`append`: chain a prepared segment after the current head."""
@@ -162,15 +148,11 @@ class Store:
         return rec
 
     def _writer(self) -> ThreadPoolExecutor:
-        """One writer thread for this store's life (a pool per segment cost more than a micro-batch's write)."""
+        """Two writer threads (segment and leaf file) for this store's life (a pool per segment cost more
+        than a micro-batch's write; threads start on first use)."""
         if self._pool is None or self._pool_pid != os.getpid():  # a forked child has no thread of its parent's
-            self._pool, self._pool_pid = ThreadPoolExecutor(1, thread_name_prefix="lineage-segment"), os.getpid()
+            self._pool, self._pool_pid = ThreadPoolExecutor(2, thread_name_prefix="lineage-segment"), os.getpid()
         return self._pool
-
-    def _put_segment(self, file: str, edges: pa.Table) -> int:
-        data = segment_file.write(edges)  # hex ids as bytes in the file (ADR 0107)
-        self.blobs.put(file, data)
-        return len(data)
 
     def append_received(self, load_id: str, landed: pa.Table) -> dict | None:
         """``received`` edges from a landed table (with the reserved received columns)."""

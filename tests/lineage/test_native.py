@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from lineage import native
-from lineage.edges import build
-from lineage.merkle import duckdb_leaf_hashes, leaf_hashes, root_of
+from lineage.edges import CONST_TEXT, EDGE_SCHEMA, build, concat, plain
+from lineage.merkle import duckdb_leaf_hashes, hash_and_decode, leaf_hashes, root_of
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,97 @@ def test_two_thread_split_of_a_large_merkle_level_gives_the_same_root(lib):
     changed = leaves.copy()
     changed[-1, 0] ^= 1
     assert root_of(changed) != root_of(leaves)
+
+
+# -- the hex ids decoded in the leaf loop, constant columns as dictionaries (docs/adr/0110) -----------------
+
+def _hex(n: int, width: int, seed: int, nulls: int = 0) -> pa.Array:
+    rng = np.random.default_rng(seed)
+    vals = [rng.bytes(width // 2).hex() for _ in range(n)]
+    for i in range(0, n, nulls or n + 1):
+        vals[i] = None
+    return pa.array(vals, pa.string())
+
+
+def _id_edges(n: int = 3000) -> pa.Table:
+    a = build(n, "received", load_id="L1", record_id=_hex(n, 32, 1), payload_hash=_hex(n, 64, 2),
+              source_system="erp_sql", stream="orders", source_key=pa.array([str(i) for i in range(n)]))
+    b = build(n, "mapped", load_id="L1", record_id=_hex(n, 32, 3), input_record_id=_hex(n, 32, 4, nulls=7),
+              subject=_hex(n, 64, 5, nulls=3), spec_id="s", spec_version="v1", entity="lead",
+              target_key=pa.array([f"K{i}" for i in range(n)]))
+    return concat([a.slice(5, 2000), b.slice(1), a.slice(2500)])  # chunks with array offsets
+
+
+def _numpy_column(col: pa.ChunkedArray, monkeypatch) -> pa.ChunkedArray | None:
+    from lineage import segment_file
+
+    with monkeypatch.context() as m:
+        m.setattr(segment_file.native, "load", lambda: None)  # the numpy decoder of ADR 0107
+        return segment_file._encode_column(col)
+
+
+@pytest.mark.parametrize("many", [False, True])  # one thread / two threads over halves
+def test_c_leaf_loop_decodes_hex_ids_to_the_bytes_of_the_numpy_path(lib, monkeypatch, many):
+    from lineage import merkle
+    from lineage.segment_file import ID_COLUMNS
+
+    t = _id_edges()
+    if many:
+        t = concat([t] * (merkle._SPLIT // t.num_rows + 1))
+    leaves, ids = hash_and_decode(t, ID_COLUMNS)
+    assert np.array_equal(leaves, duckdb_leaf_hashes(t))  # decoding changes nothing in the leaves
+    assert sorted(ids) == sorted(ID_COLUMNS)
+    for name in ID_COLUMNS:
+        expected = _numpy_column(t.column(name), monkeypatch)
+        assert ids[name].combine_chunks().equals(expected.combine_chunks()), name
+        assert ids[name].type.byte_width == (16 if name.endswith("record_id") else 32)
+
+
+@pytest.mark.parametrize("bad", [
+    "ABCD" * 8,  # upper case
+    "0" * 31 + "g",  # the last character of a 32-wide id (the SIMD block)
+    "0" * 40 + "x" + "0" * 23,  # 64 wide with one bad character in the second SIMD block
+    "0" * 30,  # shorter than the others
+])
+def test_a_column_that_is_not_hex_of_one_width_is_not_decoded(lib, bad):
+    n = 50
+    vals = [f"{i:032x}" for i in range(n)] if len(bad) != 64 else [f"{i:064x}" for i in range(n)]
+    vals[37] = bad
+    t = build(n, "received", record_id=pa.array(vals))
+    leaves, ids = hash_and_decode(t, ("record_id",))
+    assert "record_id" not in ids  # the segment file keeps it as text (ADR 0107)
+    assert np.array_equal(leaves, duckdb_leaf_hashes(t))
+
+
+def test_all_null_id_column_is_left_as_text(lib):
+    t = build(10, "loaded", record_id=_hex(10, 32, 9))
+    _, ids = hash_and_decode(t, ("record_id", "input_record_id"))
+    assert list(ids) == ["record_id"]
+
+
+def test_constant_columns_are_dictionaries_and_hash_like_their_text(lib):
+    t = _id_edges()
+    assert t.schema.field("step").type == CONST_TEXT and t.schema.field("entity").type == CONST_TEXT
+    p = plain(t)
+    assert p.schema.equals(EDGE_SCHEMA) and p.column("step").to_pylist() == t.column("step").to_pylist()
+    assert np.array_equal(leaf_hashes(t), leaf_hashes(p))
+    assert np.array_equal(leaf_hashes(t), duckdb_leaf_hashes(p))
+
+
+def test_a_constant_beside_real_text_in_another_part_is_decoded_to_text(lib):
+    a = build(3, "quarantined", reason="x: cast [r]")
+    b = build(2, "quarantined", reason=pa.array(["y: map [r]", None]))
+    t = concat([a, b])
+    assert t.schema.field("reason").type == pa.string()
+    assert t.column("reason").to_pylist() == ["x: cast [r]"] * 3 + ["y: map [r]", None]
+    assert np.array_equal(leaf_hashes(t), duckdb_leaf_hashes(t))
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 64, 4097])  # odd counts end with one node through OpenSSL
+def test_node_hashes_with_the_sha_instructions_equal_openssl_and_hashlib(lib, m):
+    pairs = np.random.default_rng(m).integers(0, 256, (m, 64), dtype=np.uint8)
+    fast, plain_ = np.empty((m, 32), np.uint8), np.empty((m, 32), np.uint8)
+    lib.node_hashes_with(pairs.ctypes.data, m, fast.ctypes.data, 1)  # SHA-NI when the CPU has it
+    lib.node_hashes_with(pairs.ctypes.data, m, plain_.ctypes.data, 0)  # OpenSSL
+    assert np.array_equal(fast, plain_)
+    assert [r.tobytes() for r in fast] == [hashlib.sha256(b"\x01" + p.tobytes()).digest() for p in pairs]

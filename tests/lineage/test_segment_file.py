@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lineage import segment_file as sf
-from lineage.edges import EDGE_SCHEMA, build
+from lineage.edges import EDGE_SCHEMA, build, plain
 from lineage.merkle import leaf_hashes
 from lineage.verify import verify
 
@@ -165,11 +165,56 @@ def test_a_segment_written_as_text_before_0107_still_verifies_and_queries(store,
     from lineage.query import trace
 
     with monkeypatch.context() as m:
-        m.setattr(sf, "to_file", lambda edges: edges)  # the writer before 0107: every column text
+        m.setattr(sf, "to_file", lambda edges, decoded=None: plain(edges))  # the writer before 0107: all text
         run_pipeline(store, "L1")
     for seg in store.segments():
         assert _file_types(store.blobs.get(seg["file"]))["record_id"] == pa.string()
     run_pipeline(store, "L2")  # new segments beside the old ones
     assert _file_types(store.blobs.get(store.segments()[-1]["file"]))["record_id"] == pa.binary(16)
+    assert verify(store).ok
+    assert trace(store, "lead:WEB-2")["chains"][0]["source"]["source_key"] == "2"
+
+
+def test_constant_columns_are_dictionaries_in_the_file_and_an_altered_one_is_named(store):
+    run_pipeline(store, "L1")
+    seg = store.segments()[0]
+    stored = pq.read_table(io.BytesIO(store.blobs.get(seg["file"])))
+    assert pa.types.is_dictionary(stored.schema.field("step").type)  # docs/adr/0110
+    assert store.read_segment(seg).schema.equals(EDGE_SCHEMA)  # read back as plain text
+
+    def alter(t: pa.Table) -> pa.Table:
+        i = t.schema.get_field_index("load_id")
+        vals = t.column(i).to_pylist()
+        vals[2] = "L2"
+        return t.set_column(i, "load_id", pa.array(vals).dictionary_encode())
+
+    _rewrite_file(store, 1, alter)
+    p = verify(store).problems[0]
+    assert (p.seq, p.row) == (1, 2) and "altered" in p.message
+
+
+def test_segment_file_goes_straight_to_disk_and_to_s3_the_same(tmp_path):
+    from lineage.blobs import LocalBlobs
+
+    e = _edges()
+    blobs = LocalBlobs(tmp_path)
+    size = blobs.put_with("s.parquet", lambda sink: sf.write(e, sink=sink))
+    assert size == blobs.size("s.parquet") and not list(tmp_path.glob(".*tmp*"))
+    assert blobs.get("s.parquet") == sf.write(e).to_pybytes()
+    assert sf.read(blobs.get("s.parquet")).to_pylist() == e.to_pylist()
+
+
+def test_a_segment_written_before_0110_without_dictionaries_still_verifies_and_queries(store, monkeypatch):
+    from lineage.query import trace
+
+    to_file = sf.to_file
+    with monkeypatch.context() as m:  # the 0107 writer: binary ids, every other column plain text
+        m.setattr(sf, "to_file", lambda edges, decoded=None: to_file(plain(edges)))
+        run_pipeline(store, "L1")
+    for seg in store.segments():
+        types = _file_types(store.blobs.get(seg["file"]))
+        assert types["step"] == pa.string() and types["record_id"] == pa.binary(16)
+    run_pipeline(store, "L2")
+    assert pa.types.is_dictionary(_file_types(store.blobs.get(store.segments()[-1]["file"]))["step"])
     assert verify(store).ok
     assert trace(store, "lead:WEB-2")["chains"][0]["source"]["source_key"] == "2"

@@ -1,0 +1,71 @@
+"""The per-edge half of a segment append: hash, write both files durably, compute the Merkle root.
+
+``Store.prepare`` (lineage/store.py) calls :func:`put_segment` and keeps the ledger half. The order is
+chosen so the two cores and the disk are busy at once (docs/adr/0110)::
+
+    leaf hashes + hex ids → bytes     the C loop, two threads (one pass over the characters)
+      ├─ writer thread:  Parquet of the segment → write + fsync
+      ├─ writer thread:  the .leaves file → write + fsync          (its fsync waits on the disk, not a core)
+      └─ this thread:    Merkle root (two threads for big levels), sha256 of the leaf file
+
+Nothing here touches the ledger: an unrecorded file is ignored by every reader (docs/adr/0108).
+
+>>> import tempfile
+>>> from concurrent.futures import ThreadPoolExecutor
+>>> import pyarrow as pa
+>>> from lineage.blobs import LocalBlobs
+>>> from lineage.edges import build
+>>> blobs, pool = LocalBlobs(tempfile.mkdtemp()), ThreadPoolExecutor(2)
+>>> e = build(2, "received", record_id=pa.array(["00ff", "a1b2"]))
+>>> w = put_segment(blobs, "s.parquet", e, pool)
+>>> w.bytes == blobs.size("s.parquet"), len(blobs.get("s.parquet.leaves")), len(w.root)
+(True, 64, 32)
+>>> put_segment(blobs, "t.parquet", e, None) == w  # the same files, written on the calling thread
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from lineage import segment_file
+from lineage.edges import conform
+from lineage.merkle import hash_and_decode, root_of
+
+
+@dataclass(frozen=True)
+class Written:
+    bytes: int  # size of the segment file
+    root: bytes  # its Merkle root (RFC 6962)
+    leaves_sha256: str  # hex sha256 of the .leaves file
+
+
+def _put_parquet(blobs: Any, file: str, edges: pa.Table, ids: dict) -> int:
+    # hex ids as bytes in the file (ADR 0107); Parquet straight into the file (no copy of it in memory first)
+    return blobs.put_with(file, lambda sink: segment_file.write(edges, sink=sink, decoded=ids))
+
+
+def put_segment(blobs: Any, file: str, edges: pa.Table, pool: Executor | None) -> Written:
+    """Write ``file`` (Parquet) and ``file + ".leaves"`` durably; ``pool``: at least two writer threads, or
+    None to write both on the calling thread (a small segment: a thread hop costs more than it overlaps)."""
+    edges = conform(edges)
+    leaves, ids = hash_and_decode(edges, segment_file.ID_COLUMNS)
+    leaf_bytes = leaves.data  # a view: no copy of the 32 bytes per edge
+    if pool is None:
+        size = _put_parquet(blobs, file, edges, ids)
+        blobs.put(file + ".leaves", leaf_bytes)
+        return Written(size, root_of(leaves), hashlib.sha256(leaf_bytes).hexdigest())
+    parquet = pool.submit(_put_parquet, blobs, file, edges, ids)
+    leaf_file = pool.submit(blobs.put, file + ".leaves", leaf_bytes)
+    try:
+        root = root_of(leaves)
+        leaves_sha256 = hashlib.sha256(leaf_bytes).hexdigest()
+    finally:  # both files are durable (or their error raised) before this returns
+        size = parquet.result()
+        leaf_file.result()
+    return Written(size, root, leaves_sha256)
