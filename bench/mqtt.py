@@ -4,10 +4,13 @@ Prints, in one run:
 1. drain rate of a backlog of N queued QoS 1 messages: the stream worker (decode + durable
    Parquet landing + ack after landing) vs a bare paho subscriber that only counts (auto ack);
    the ratio is the figure (target ≥ 0.7);
+   with ``--process``, also the whole ``weftline stream iot_fleet`` pass: the same backlog as device
+   telemetry, landed, acked, then mapped (the stateful fault-spike spec), loaded into the CRM and its
+   lineage committed — the rate at which the last message's pass returns;
 2. publish → landed latency p50/p99 at 1 k events/s (publisher in another process);
 3. peak RSS of each subscriber process.
 
-    .venv/bin/python bench/mqtt.py [--n 50000] [--port PORT]   # --port: use an existing broker
+    .venv/bin/python bench/mqtt.py [--n 50000] [--port PORT] [--process]   # --port: an existing broker
 """
 
 from __future__ import annotations
@@ -20,12 +23,16 @@ import statistics
 import tempfile
 import threading
 import time
+import sys
 import uuid
+from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package `lineage`, not bench/lineage.py
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
 
 
 def _props(receive_max: int) -> Properties:
@@ -50,6 +57,65 @@ def publish(port: int, topic: str, n: int, rate: float | None) -> None:
     last.wait_for_publish(120)
     c.disconnect()
     c.loop_stop()
+
+
+def publish_telemetry(port: int, n: int) -> None:
+    """A backlog of ``n`` telemetry events of 100 devices on ``devices/<id>/telemetry`` (the iot_fleet
+    topics), event time one second apart per message, one in 97 a fault."""
+    from datetime import datetime, timedelta, timezone
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    t0, last = datetime(2026, 12, 1, tzinfo=timezone.utc), None
+    for i in range(n):
+        body = {"event_time": (t0 + timedelta(seconds=i)).isoformat(), "event_type": "fault" if i % 97 == 0 else "reading",
+                "temp": 20.5, "sent": time.time()}
+        last = c.publish(f"devices/bench-d{i % 100:03d}/telemetry", json.dumps(body), qos=1)
+    last.wait_for_publish(120)
+    c.disconnect()
+    c.loop_stop()
+
+
+def processing_session(port: int, client_id: str, topic: str, n: int, q: mp.Queue, prime: bool) -> None:
+    """The ``weftline stream iot_fleet`` worker with its processing pass (map → load → lineage); counts
+    the rows its passes returned from."""
+    import os
+
+    from connectors.base.home import Home
+    from connectors.integration import load_integration
+    from connectors.iot_mqtt.config import MqttConfig
+    from connectors.iot_mqtt.worker import Worker
+    from weftline.runner import stream_processor
+
+    home = Home(tempfile.mkdtemp(prefix="bench-mqtt-proc-"))
+    os.environ.update({"WEFTLINE_HOME": str(home.root), "WEFTLINE_MQTT_PORT": str(port),
+                       "WEFTLINE_MQTT_CLIENT_ID": client_id})
+    os.environ.pop("WEFTLINE_CRM_URL", None)
+    integ = load_integration("iot_fleet", Path(__file__).resolve().parents[1] / "mappings", home=home)
+    inner, done = stream_processor(integ, home), [0]
+
+    def process(tables):
+        inner(tables)
+        done[0] += sum(t.num_rows for t in tables.values())
+
+    w = Worker(MqttConfig.from_dict(dict(integ.config)), home, process, "bench")
+    stop = threading.Event()
+    th = threading.Thread(target=w.run, args=(stop,))
+    t0 = time.monotonic()
+    th.start()
+    w.connected.wait(10)
+    if not prime:
+        while done[0] < n and time.monotonic() - t0 < 600:
+            time.sleep(0.005)
+    t1 = time.monotonic()
+    stop.set()
+    th.join()
+    inner.close()
+    q.put({"count": done[0], "seconds": t1 - t0, "acked": w.stats.acked,
+           "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
 def bare_session(port: int, client_id: str, topic: str, n: int, q: mp.Queue, prime: bool) -> None:
@@ -116,7 +182,13 @@ def in_child(fn, *args, **kw) -> dict:
     q: mp.Queue = mp.Queue()
     p = mp.Process(target=fn, args=(*args, q), kwargs=kw)
     p.start()
-    out = q.get(timeout=900)
+    while True:  # a child that dies would otherwise leave this waiting for its answer
+        try:
+            out = q.get(timeout=1)
+            break
+        except Exception:
+            if not p.is_alive():
+                raise RuntimeError(f"{fn.__name__} died (exit code {p.exitcode})")
     p.join()
     return out
 
@@ -124,7 +196,10 @@ def in_child(fn, *args, **kw) -> dict:
 def drain_rate(fn, port: int, n: int) -> dict:
     topic, cid = f"bench-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
     in_child(fn, port, cid, topic, n, prime=True)  # create the persistent session
-    publish(port, topic, n, None)  # backlog queued at the broker
+    if fn is processing_session:
+        publish_telemetry(port, n)  # backlog queued at the broker, on the integration's own topics
+    else:
+        publish(port, topic, n, None)
     r = in_child(fn, port, cid, topic, n, prime=False)
     r["rate"] = r["count"] / r["seconds"]
     return r
@@ -136,6 +211,7 @@ def main() -> None:
     ap.add_argument("--port", type=int)
     ap.add_argument("--latency-seconds", type=float, default=20)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--process", action="store_true", help="also drain through the whole stream pass")
     a = ap.parse_args()
     broker = None
     if a.port is None:
@@ -145,8 +221,11 @@ def main() -> None:
     port = a.port or broker.port
     try:
         rounds = []  # interleaved, so both see the same background load (a shared 2-core machine)
+        proc_rounds = []
         for _ in range(a.rounds):
             rounds.append((drain_rate(bare_session, port, a.n), drain_rate(worker_session, port, a.n)))
+            if a.process:
+                proc_rounds.append(drain_rate(processing_session, port, a.n))
         ratios = sorted(w["rate"] / b["rate"] for b, w in rounds)
         bare, work = sorted(rounds, key=lambda r: r[1]["rate"] / r[0]["rate"])[len(rounds) // 2]
         rate, n_lat = 1000, int(1000 * a.latency_seconds)
@@ -169,6 +248,12 @@ def main() -> None:
     print(f"stream worker (land durably + ack):  {work['rate']:>9,.0f} msg/s  peak RSS {work['rss_mb']:.0f} MiB")
     print(f"ratio worker / bare (median round):  {work['rate'] / bare['rate']:>9.2f}  (target >= 0.7); "
           f"all rounds: {', '.join(f'{r:.2f}' for r in ratios)}")
+    if proc_rounds:
+        pr = sorted(p["rate"] / b["rate"] for (b, _), p in zip(rounds, proc_rounds))
+        med = sorted(zip(rounds, proc_rounds), key=lambda r: r[1]["rate"] / r[0][0]["rate"])[len(rounds) // 2]
+        print(f"stream pass (land + ack + map + load + lineage, iot_fleet telemetry): {med[1]['rate']:>9,.0f} msg/s "
+              f"peak RSS {med[1]['rss_mb']:.0f} MiB; ratio to bare (median round) {med[1]['rate'] / med[0][0]['rate']:.2f}; "
+              f"all rounds: {', '.join(f'{r:.2f}' for r in pr)}")
     print(f"publish -> landed at {rate}/s for {a.latency_seconds:.0f}s ({len(lat)} msgs): "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; worker peak RSS {lat_run['rss_mb']:.0f} MiB")
 
