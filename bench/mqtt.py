@@ -59,6 +59,21 @@ def publish(port: int, topic: str, n: int, rate: float | None) -> None:
     c.loop_stop()
 
 
+def _run_worker(w, done, limit: float = 600) -> float:
+    """Run worker ``w`` on a thread until ``done()`` (or ``limit`` s); the seconds from its start."""
+    stop = threading.Event()
+    th = threading.Thread(target=w.run, args=(stop,))
+    t0 = time.monotonic()
+    th.start()
+    w.connected.wait(10)
+    while not done() and time.monotonic() - t0 < limit:
+        time.sleep(0.005)
+    t1 = time.monotonic()
+    stop.set()
+    th.join()
+    return t1 - t0
+
+
 def publish_telemetry(port: int, n: int) -> None:
     """A backlog of ``n`` telemetry events of 100 devices on ``devices/<id>/telemetry`` (the iot_fleet
     topics), event time one second apart per message, one in 97 a fault."""
@@ -102,19 +117,9 @@ def processing_session(port: int, client_id: str, topic: str, n: int, q: mp.Queu
         done[0] += sum(t.num_rows for t in tables.values())
 
     w = Worker(MqttConfig.from_dict(dict(integ.config)), home, process, "bench")
-    stop = threading.Event()
-    th = threading.Thread(target=w.run, args=(stop,))
-    t0 = time.monotonic()
-    th.start()
-    w.connected.wait(10)
-    if not prime:
-        while done[0] < n and time.monotonic() - t0 < 600:
-            time.sleep(0.005)
-    t1 = time.monotonic()
-    stop.set()
-    th.join()
+    seconds = _run_worker(w, lambda: done[0] >= n or prime)
     inner.close()
-    q.put({"count": done[0], "seconds": t1 - t0, "acked": w.stats.acked,
+    q.put({"count": done[0], "seconds": seconds, "acked": w.stats.acked,
            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
@@ -163,18 +168,8 @@ def worker_session(port: int, client_id: str, topic: str, n: int, q: mp.Queue, p
                 lat.extend(now - json.loads(m.payload)["sent"] for _, m in batch)
 
     w = Timed(cfg, Home(tempfile.mkdtemp(prefix="bench-mqtt-")))
-    stop = threading.Event()
-    th = threading.Thread(target=w.run, args=(stop,))
-    t0 = time.monotonic()
-    th.start()
-    w.connected.wait(10)
-    if not prime:
-        while w.stats.acked < n and time.monotonic() - t0 < 600:
-            time.sleep(0.005)
-    t1 = time.monotonic()
-    stop.set()
-    th.join()
-    q.put({"count": w.stats.acked, "seconds": t1 - t0, "latency": lat,
+    seconds = _run_worker(w, lambda: w.stats.acked >= n or prime)
+    q.put({"count": w.stats.acked, "seconds": seconds, "latency": lat,
            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 

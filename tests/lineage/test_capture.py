@@ -18,6 +18,8 @@ from lineage import destination as dest_mod
 from lineage.store import open_store
 from lineage.verify import verify
 
+from tests.lineage.watching import Watching
+
 SPEC = """\
 mapping: capture_account
 version: 1
@@ -36,22 +38,6 @@ def _table(n: int = 50) -> pa.Table:
 
 def _steps(store, seg: dict) -> set[str]:
     return set(store.read_segment(seg).column("step").to_pylist())
-
-
-class Watching:
-    """The real destination, with a look at the lineage ledger at the moment ``load`` is called."""
-
-    def __init__(self, inner, home: Home):
-        self.inner, self.home, self.seen = inner, home, None
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def load(self, *a, **k):
-        store = open_store(self.home)
-        segs = store.segments()
-        self.seen = [(s["state"], _steps(store, s), store.blobs.size(s["file"]) == s["bytes"]) for s in segs]
-        return self.inner.load(*a, **k)
 
 
 def _run(home: Home, spec_path: Path, destination=None, table: pa.Table | None = None):
@@ -78,7 +64,7 @@ def test_received_and_mapped_are_durable_in_the_ledger_before_the_destination_lo
 
     dest = Watching(open_destination(home), home)
     lid, report = _run(home, spec_path, destination=dest)
-    assert dest.seen == [("pending", {"received"}, True), ("pending", {"mapped"}, True)]
+    assert dest.seen == [("pending", ["received"], True), ("pending", ["mapped"], True)]
     store = open_store(home)
     segs = store.segments()
     assert [_steps(store, s) for s in segs] == [{"received"}, {"mapped"}, {"loaded"}]

@@ -22,6 +22,8 @@ from lineage import destination as dest_mod
 from lineage.store import open_store
 from lineage.verify import verify
 
+from tests.lineage.watching import Watching
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 
@@ -73,23 +75,6 @@ def _run(home: Home, spec_path: Path, table: pa.Table, one_segment: bool = True,
                               rejected=0)
     runner.map_and_load(plan, landed, home, lid, report, destination=destination, one_segment=one_segment)
     return lid, report
-
-
-class Watching:
-    """The real destination, with a look at the ledger at the moment ``load`` is called."""
-
-    def __init__(self, inner, home: Home):
-        self.inner, self.home, self.seen = inner, home, None
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def load(self, *a, **k):
-        store = open_store(self.home)
-        self.seen = [(s["state"], sorted(set(_steps(store, s))), store.blobs.size(s["file"]) == s["bytes"])
-                     for s in store.segments()]
-        self.loads = [(x["load_id"], x["state"]) for x in store.ledger.loads()]
-        return self.inner.load(*a, **k)
 
 
 @pytest.fixture
