@@ -18,7 +18,7 @@ from lineage import destination as dest_mod
 from lineage.store import open_store
 from lineage.verify import verify
 
-from tests.lineage.watching import Watching
+from tests.lineage.harness import Watching, map_and_load_once
 
 SPEC = """\
 mapping: capture_account
@@ -41,15 +41,7 @@ def _steps(store, seg: dict) -> set[str]:
 
 
 def _run(home: Home, spec_path: Path, destination=None, table: pa.Table | None = None):
-    from weftline import runner
-
-    plan = runner.compile_file(spec_path, home)
-    lid = runner.new_load_id()
-    landed, _ = runner.stamp_and_land(table if table is not None else _table(), home, "file", "capture", lid)
-    report = runner.RunReport(lid, plan.spec.id, plan.spec.version_hash, "file.capture", read=landed.num_rows,
-                              rejected=0)
-    runner.map_and_load(plan, landed, home, lid, report, destination=destination)
-    return lid, report
+    return map_and_load_once(home, spec_path, table if table is not None else _table(), "capture", destination)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from lineage import destination as dest_mod
 from lineage.store import open_store
 from lineage.verify import verify
 
-from tests.lineage.watching import Watching
+from tests.lineage.harness import Watching, map_and_load_once
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
@@ -66,15 +66,7 @@ def _steps(store, seg: dict) -> list[str]:
 
 def _run(home: Home, spec_path: Path, table: pa.Table, one_segment: bool = True, destination=None,
          stream: str = "small"):
-    from weftline import runner
-
-    plan = runner.compile_file(spec_path, home)
-    lid = runner.new_load_id()
-    landed, _ = runner.stamp_and_land(table, home, plan.spec.source["connector"], stream, lid)
-    report = runner.RunReport(lid, plan.spec.id, plan.spec.version_hash, "file.small", read=landed.num_rows,
-                              rejected=0)
-    runner.map_and_load(plan, landed, home, lid, report, destination=destination, one_segment=one_segment)
-    return lid, report
+    return map_and_load_once(home, spec_path, table, stream, destination=destination, one_segment=one_segment)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A destination wrapper for lineage tests: what the ledger held at the moment ``load`` was called."""
+"""Lineage test helpers: the runner's one-part path, and a destination that looks at the ledger as it loads."""
 
 from __future__ import annotations
 
@@ -22,3 +22,17 @@ class Watching:
                       store.blobs.size(s["file"]) == s["bytes"]) for s in store.segments()]
         self.loads = [(x["load_id"], x["state"]) for x in store.ledger.loads()]
         return self.inner.load(*a, **k)
+
+
+def map_and_load_once(home: Home, spec_path, table, stream: str, destination=None, **kwargs):
+    """The runner's one-part path on ``table``: stamp and land as ``file.<stream>``, then map_and_load
+    (``kwargs`` go to it); returns (load id, run report)."""
+    from weftline import runner
+
+    plan = runner.compile_file(spec_path, home)
+    lid = runner.new_load_id()
+    landed, _ = runner.stamp_and_land(table, home, "file", stream, lid)
+    report = runner.RunReport(lid, plan.spec.id, plan.spec.version_hash, f"file.{stream}", read=landed.num_rows,
+                              rejected=0)
+    runner.map_and_load(plan, landed, home, lid, report, destination=destination, **kwargs)
+    return lid, report
