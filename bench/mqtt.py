@@ -110,16 +110,20 @@ def processing_session(port: int, client_id: str, topic: str, n: int, q: mp.Queu
                        "WEFTLINE_MQTT_CLIENT_ID": client_id})
     os.environ.pop("WEFTLINE_CRM_URL", None)
     integ = load_integration("iot_fleet", Path(__file__).resolve().parents[1] / "mappings", home=home)
-    inner, done = stream_processor(integ, home), [0]
+    inner, done, first = stream_processor(integ, home), [0], []
 
     def process(tables):
         inner(tables)
         done[0] += sum(t.num_rows for t in tables.values())
+        if not first:  # after the first pass: dlt created the CRM table, the lazy imports are done
+            first.append((time.monotonic(), done[0]))
 
     w = Worker(MqttConfig.from_dict(dict(integ.config)), home, process, "bench")
     seconds = _run_worker(w, lambda: done[0] >= n or prime)
+    end = time.monotonic()
     inner.close()
-    q.put({"count": done[0], "seconds": seconds, "acked": w.stats.acked,
+    warm = (done[0] - first[0][1]) / max(end - first[0][0], 1e-9) if first and done[0] > first[0][1] else 0.0
+    q.put({"count": done[0], "seconds": seconds, "acked": w.stats.acked, "warm_rate": warm,
            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
@@ -249,6 +253,8 @@ def main() -> None:
         print(f"stream pass (land + ack + map + load + lineage, iot_fleet telemetry): {med[1]['rate']:>9,.0f} msg/s "
               f"peak RSS {med[1]['rss_mb']:.0f} MiB; ratio to bare (median round) {med[1]['rate'] / med[0][0]['rate']:.2f}; "
               f"all rounds: {', '.join(f'{r:.2f}' for r in pr)}")
+        print(f"  after its first pass (the CRM table made, imports done): {med[1]['warm_rate']:,.0f} msg/s = "
+              f"{med[1]['warm_rate'] / med[0][0]['rate']:.2f} of bare")
     print(f"publish -> landed at {rate}/s for {a.latency_seconds:.0f}s ({len(lat)} msgs): "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; worker peak RSS {lat_run['rss_mb']:.0f} MiB")
 
