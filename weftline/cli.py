@@ -94,12 +94,12 @@ def preview(spec: Path = typer.Argument(..., help="The spec file."),
             limit: int = typer.Option(20, help="Rows shown per target in table format.")):
     """Apply a spec to a sample file and show what it makes (nothing is loaded)."""
     from connectors.base.home import Home
-    from connectors.file.read import read_file
+    from connectors.file.read import read_file_at
     from weftline.runner import compile_file, stamp_batch
 
     try:
         plan = compile_file(spec, Home())
-        table, rejected = read_file(input)
+        table, rejected, at = read_file_at(input)
         result = plan.apply(stamp_batch(table, plan.spec.source["connector"], plan.spec.source["stream"], "preview"))
     except WeftlineError as e:
         _fail(str(e), 2 if e.kind == "config" else 1)
@@ -107,7 +107,8 @@ def preview(spec: Path = typer.Argument(..., help="The spec file."),
     for o in result.outputs:
         for r in o.table.drop_columns([c for c in o.table.column_names if c.startswith("_wl_")]).to_pylist():
             records.append({"_target": o.entity, **r} if len(result.outputs) > 1 else r)
-    quarantined = [{"row": q["row"], "field": q["field"], "reason": q["reason"], "target": q["target"]} for q in result.quarantine.to_pylist()]
+    quarantined = [{"row": q["row"], "position": at[q["row"]] if at else None, "field": q["field"], "reason": q["reason"],
+                    "target": q["target"]} for q in result.quarantine.to_pylist()]  # position: the file's line
     quarantined += [{"row": None, "field": None, "reason": r["reason"], "position": r["position"]} for r in rejected.select(["position", "reason"]).to_pylist()]
     counts = {"read": table.num_rows + rejected.num_rows,
               "mapped": sum(c["mapped"] for c in result.counts.values()),

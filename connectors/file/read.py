@@ -47,33 +47,41 @@ def _looks_fhir(path: Path) -> bool:
 
 
 def _rows_to_table(rows: list, where: list[str], name: str):
-    good, bad = [], []
+    """(table of the JSON objects, rejected tuples, the position of each row kept)."""
+    good, kept, bad = [], [], []
     for pos, row in zip(where, rows):
         if isinstance(row, dict):
             good.append(row)
+            kept.append(pos)
         else:
             bad.append((pos, f"expected a JSON object, got {type(row).__name__}", json.dumps(row).encode()))
     try:
-        return pa.Table.from_pylist(good), bad
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        return pa.Table.from_pylist(good), bad, kept
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
         # Types differ between rows (schema drift inside one file): keep the rows that fit the
         # majority shape, reject the others with the reason.
-        table, ok = None, []
-        for pos, row in zip(where, good):
+        ok, ok_at = [], []
+        for pos, row in zip(kept, good):
             try:
                 pa.Table.from_pylist(ok + [row])
                 ok.append(row)
+                ok_at.append(pos)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
                 bad.append((pos, f"type differs from earlier rows: {e}", json.dumps(row, default=str).encode()))
-        table = pa.Table.from_pylist(ok)
-        return table, bad
+        return pa.Table.from_pylist(ok), bad, ok_at
 
 
-def read_jsonl(path: Path) -> tuple[pa.Table, pa.Table]:
+def read_jsonl(path: Path, positions: bool = False):
+    """(good rows, rejected lines[, the file position of each good row])."""
     try:
-        return pajson.read_json(path), rejected([])
+        table = pajson.read_json(path)
     except pa.ArrowInvalid:
         pass  # a bad line or mixed types: read line by line to find and keep what is good
+    else:
+        if not positions:
+            return table, rejected([])
+        with open(path, "rb") as fh:  # every non-blank line is a row
+            return table, rejected([]), [f"{path.name}:{n}" for n, line in enumerate(fh, 1) if line.strip()]
     rows, where, bad = [], [], []
     with open(path, "rb") as fh:
         for n, line in enumerate(fh, 1):
@@ -84,20 +92,45 @@ def read_jsonl(path: Path) -> tuple[pa.Table, pa.Table]:
                 where.append(f"{path.name}:{n}")
             except json.JSONDecodeError as err:
                 bad.append((f"{path.name}:{n}", f"malformed JSON at line {n}, column {err.colno}: {err.msg}", line))
-    table, more = _rows_to_table(rows, where, path.name)
-    return table, rejected(bad + more)
+    table, more, kept = _rows_to_table(rows, where, path.name)
+    return (table, rejected(bad + more), kept) if positions else (table, rejected(bad + more))
 
 
-def read_json(path: Path) -> tuple[pa.Table, pa.Table]:
+def read_json(path: Path, positions: bool = False):
+    """(good rows, rejected elements[, the position of each good row: ``name[i]``])."""
     raw = path.read_bytes()
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as err:
-        return pa.table({}), rejected([(f"{path.name}:{err.lineno}:{err.colno}",
-                                        f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", raw)])
+        out = pa.table({}), rejected([(f"{path.name}:{err.lineno}:{err.colno}",
+                                       f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", raw)])
+        return (*out, []) if positions else out
     rows = doc if isinstance(doc, list) else [doc]
-    table, bad = _rows_to_table(rows, [f"{path.name}[{i}]" for i in range(len(rows))], path.name)
-    return table, rejected(bad)
+    table, bad, kept = _rows_to_table(rows, [f"{path.name}[{i}]" for i in range(len(rows))], path.name)
+    return (table, rejected(bad), kept) if positions else (table, rejected(bad))
+
+
+def read_file_at(path: str | Path, fmt: str | None = None) -> tuple[pa.Table, pa.Table, list[str] | None]:
+    """:func:`read_file`, plus where each good row sits in the file (``x.jsonl:7``, ``x.json[3]``,
+    ``x.csv row 2``), so a person is pointed at the input line and not at a row count; None for
+    HL7 and FHIR, whose rows carry their own ``origin``.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.jsonl"
+    >>> _ = p.write_text('{"a": 1}\\n{"a": \\n\\n{"a": 3}\\n')
+    >>> read_file_at(p)[2]
+    ['x.jsonl:1', 'x.jsonl:4']
+    """
+    path = Path(path)
+    fmt = fmt or (detect_format(path) if path.is_file() else None)
+    if fmt == "jsonl":
+        return read_jsonl(path, positions=True)
+    if fmt == "json":
+        return read_json(path, positions=True)
+    table, bad = read_file(path, fmt)
+    if fmt in ("csv", "parquet"):
+        return table, bad, [f"{path.name} row {i}" for i in range(1, table.num_rows + 1)]
+    return table, bad, None
 
 
 def read_file(path: str | Path, fmt: str | None = None) -> tuple[pa.Table, pa.Table]:

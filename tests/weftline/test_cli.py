@@ -374,6 +374,21 @@ def test_preview_jsonl_quarantines_a_malformed_line_rather_than_dropping_it(tmp_
     assert len(malformed) == 1 and malformed[0]["reason"].startswith("malformed JSON at line 3")
 
 
+def test_preview_points_a_quarantined_row_at_its_line_in_the_file(tmp_path, home):
+    """After a malformed line and a blank one, a row that fails its mapping is named by the line it is
+    on in the file (``position``), not by its place among the rows that parsed."""
+    good = write_input(tmp_path, "jsonl", ROWS).read_text(encoding="utf-8").splitlines()
+    lines = good[:2] + ['{"submission_id": "99", "contact": {', ""] + good[2:]
+    p = tmp_path / "shifted.jsonl"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    doc = preview_json(SPEC, p)
+    want = {f"shifted.jsonl:{n}": expected_lead(json.loads(line))[1] for n, line in enumerate(lines, 1)
+            if line.strip() and line != lines[2] and expected_lead(json.loads(line))[0] == "quarantined"}
+    got = {q["position"]: q["field"] for q in doc["quarantined"] if q.get("field")}
+    assert want and got == want
+    assert any(int(pos.rsplit(":", 1)[1]) > 4 for pos in got)  # a row after the gap is among them
+
+
 def test_preview_json_array_quarantines_an_element_that_is_not_an_object(tmp_path, home):
     p = tmp_path / "mixed.json"
     p.write_text(json.dumps([ROWS[0], "not a record", ROWS[5]]))
