@@ -39,6 +39,7 @@ from connectors.iot_mqtt.ingest import SYSTEM, Ingestor
 log = logging.getLogger(__name__)
 Process = Callable[[dict[str, pa.Table]], None]
 DEFAULT_CONSUMER = "stream-worker"
+_WAKE = object()  # put in the inbox to end a wait once the worker is stopping (never landed)
 MAX_WINDOW_MS = 200  # the longest a micro-batch stays open (config's max_ms is ≤ this), see _collect
 
 
@@ -111,6 +112,8 @@ class Worker:
             first = self.inbox.get(timeout=0.05)
         except queue.Empty:
             return []
+        if first is _WAKE:
+            return []
         batch = [first]
         # the window runs from the first message's arrival, not from when this thread got to it (it may have
         # waited in the inbox while the previous batch was landing)
@@ -134,7 +137,7 @@ class Worker:
                 batch.append(self.inbox.get(timeout=end - now if now < deadline else min(end - now, 0.005)))
             except queue.Empty:
                 pass
-        return batch
+        return [b for b in batch if b is not _WAKE]
 
     def _land_and_ack(self, batch: list[tuple[int, Message]]) -> None:
         res = self.ingestor.ingest([m for _, m in batch])  # durable when it returns
@@ -231,6 +234,8 @@ class Worker:
         connect(self.client, self.cfg)
         self.client.loop_start()
         processor = None
+        ended = threading.Event()
+        threading.Thread(target=self._wake_on_stop, args=(stop, ended), daemon=True, name="iot-mqtt-stop").start()
         try:
             processor = self._start_processor()
             self._wait_ready(connect_timeout)
@@ -246,8 +251,18 @@ class Worker:
             self._stop_processor(processor)  # processes what landed, also after a landing failure
             self.client.disconnect()
             self.client.loop_stop()
+            ended.set()
         log.info("iot_mqtt: stopped: %s", self.stats)
         return self.stats
+
+    def _wake_on_stop(self, stop: threading.Event, ended: threading.Event) -> None:
+        """Once ``stop`` is set, put a wake-up in the inbox. A signal that sets ``stop`` while the main thread
+        waits in ``SimpleQueue.get(timeout=…)`` can leave that wait hanging in CPython 3.11 (seen: seconds on
+        a 46 ms timeout, about 1 run in 15); the put releases it."""
+        while not ended.is_set():
+            if stop.wait(0.2):
+                self.inbox.put(_WAKE)
+                return
 
     def _wait_ready(self, timeout: float) -> None:
         end = time.monotonic() + timeout
@@ -262,9 +277,11 @@ class Worker:
         batch = []
         while True:
             try:
-                batch.append(self.inbox.get_nowait())
+                item = self.inbox.get_nowait()
             except queue.Empty:
                 break
+            if item is not _WAKE:
+                batch.append(item)
         if batch:
             self._land_and_ack(batch)
 

@@ -317,6 +317,27 @@ def test_a_backlog_is_collected_in_full_batches(prefix, home):
     assert w._collect(threading.Event()) == []  # empty inbox: nothing, after the poll timeout
 
 
+def test_stopping_puts_a_wake_up_in_the_inbox_that_is_never_landed(prefix, home):
+    """A signal can leave the main thread's timed ``SimpleQueue.get`` hanging (CPython 3.11): once ``stop``
+    is set, a wake-up goes into the inbox; collecting skips it, so nothing extra is landed or acked."""
+    from connectors.iot_mqtt.decode import Message
+    from connectors.iot_mqtt.worker import _WAKE
+
+    w = Worker(config(prefix, 1883), home)
+    stop, ended = threading.Event(), threading.Event()
+    waker = threading.Thread(target=w._wake_on_stop, args=(stop, ended))
+    waker.start()
+    now = int(time.time() * 1000)
+    w.inbox.put((0, Message(f"{prefix}/devices/d1/telemetry", b'{"seq": 1}', 1, False, False, 1, now)))
+    stop.set()
+    waker.join(5)
+    assert not waker.is_alive()
+    got = w._collect(stop)
+    assert [m.mid for _, m in got] == [1]  # the message, not the wake-up behind it
+    assert w._collect(stop) == []  # the inbox is empty again
+    ended.set()
+
+
 def test_acks_of_a_batch_share_one_wakeup_and_the_socketpair_comes_back(prefix, home):
     """``_one_wakeup`` folds the per-ack wake-ups of paho's network thread into one; the socketpair it
     borrows is restored (and one byte is sent on it), also when an ack raises."""
