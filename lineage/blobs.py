@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
+from connectors.base.files import write_atomic, write_atomic_by
+
 
 class LocalBlobs:
     def __init__(self, root: str | os.PathLike[str]):
@@ -25,27 +27,18 @@ class LocalBlobs:
 
     def put(self, name: str, data: bytes) -> None:
         """Durable when it returns: temporary file, fsync, rename. ``data``: any bytes-like object."""
-        final = self.path(name)
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        write_atomic(self.path(name), data, sync_dir=False)
 
     def put_with(self, name: str, fill: Callable[[Any], None]) -> int:
         """Like :meth:`put`, the bytes written by ``fill(sink)`` into an Arrow output stream on the file itself
         (a Parquet writer, no copy in memory first); returns the size."""
         final = self.path(name)
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        with pa.OSFile(str(tmp), "wb") as sink:
-            fill(sink)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
+
+        def write(tmp):
+            with pa.OSFile(str(tmp), "wb") as sink:
+                fill(sink)
+
+        write_atomic_by(final, write)
         return final.stat().st_size
 
     def get(self, name: str) -> bytes:

@@ -17,12 +17,25 @@ from pathlib import Path
 from typing import Callable, BinaryIO
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder by its path (e.g. a file another library wrote and closed)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+fsync_dir = fsync_path
+
+
+def write_atomic_by(path: Path, write: Callable[[Path], None]) -> None:
+    """Like :func:`write_atomic` for a writer that takes a path (Parquet, an Arrow output stream):
+    ``write(tmp)``, fsync, rename; the folder is not fsynced (the callers' readers tolerate an old file)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    fsync_path(tmp)
+    os.replace(tmp, path)
 
 
 def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None], sync_dir: bool = True) -> None:

@@ -36,7 +36,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.base.files import fsync_dir
+from connectors.base.files import fsync_dir, write_atomic_by
 from connectors.base.home import Home
 from connectors.errors import RetriableError
 
@@ -72,17 +72,6 @@ def state_dir(home: Home | str | os.PathLike, spec_id: str) -> Path:
         raise ValueError(f"{spec_id!r} is not a spec id")
     h = home if isinstance(home, Home) else Home(home)
     return h.state / "stateful" / spec_id
-
-
-def _fsync_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def load_state(home: Home | str | os.PathLike, spec_id: str) -> State:
@@ -275,13 +264,13 @@ def _next_generation(d: Path, spec_id: str, state: State) -> int:
 
 
 def _write_generation(d: Path, gen: int, state: State) -> None:
-    _fsync_write(d / f"gen-{gen:08d}.buffer.parquet", lambda p: pq.write_table(state.buffer, p))
-    _fsync_write(d / f"gen-{gen:08d}.scopes.parquet", lambda p: pq.write_table(state.scopes, p))
+    write_atomic_by(d / f"gen-{gen:08d}.buffer.parquet", lambda p: pq.write_table(state.buffer, p))
+    write_atomic_by(d / f"gen-{gen:08d}.scopes.parquet", lambda p: pq.write_table(state.scopes, p))
 
 
 def _switch(d: Path, gen: int, state: State) -> None:
     meta = {"format": FORMAT, "generation": gen, "watermark": state.watermark, "next_seq": state.next_seq}
-    _fsync_write(d / "CURRENT.json", lambda p: p.write_text(json.dumps(meta, sort_keys=True)))
+    write_atomic_by(d / "CURRENT.json", lambda p: p.write_text(json.dumps(meta, sort_keys=True)))
     fsync_dir(d)
 
 

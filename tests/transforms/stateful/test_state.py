@@ -48,12 +48,12 @@ def test_a_crash_before_the_switch_leaves_the_old_state(tmp_path, offline_plan, 
         sys.path.insert(0, {str(Path.cwd())!r})
         import transforms.stateful.state as s
         from transforms.stateful.state import load_state, save_state
-        real = s._fsync_write
+        real = s.write_atomic_by
         def dying(path, write):
             if path.name == "CURRENT.json":
                 os._exit(9)
             real(path, write)
-        s._fsync_write = dying
+        s.write_atomic_by = dying
         st = load_state({str(tmp_path)!r}, "spec")
         save_state({str(tmp_path)!r}, "spec", s.State(123, 99, st.buffer, st.scopes, st.generation))
     """)
