@@ -79,10 +79,11 @@ class _Grammar:
     def repetition(self, text: str) -> dict[str, Any] | None:
         comps: dict[str, Any] = {}
         for i, raw in enumerate(text.split(self.cs), 1):
-            if c := self.component(raw):
+            if raw and self.ss in raw:  # sub-components: also one by one, as the list c<i>s (docs/hl7-notation.md)
+                subs = comps[f"c{i}s"] = self.subcomponents(raw)
+                comps[f"c{i}"] = "&".join(p or "" for p in subs)  # what component() gives, split once
+            elif c := self.component(raw):
                 comps[f"c{i}"] = c
-                if self.ss in raw:  # sub-components: also one by one, as the list c<i>s (docs/hl7-notation.md)
-                    comps[f"c{i}s"] = self.subcomponents(raw)
         return comps or None
 
     def field(self, text: str) -> list[dict[str, str] | None] | None:
