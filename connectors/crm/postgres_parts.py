@@ -182,18 +182,14 @@ class PostgresPartLoad:
         if e is not None and set(batch.column_names) <= set(e.columns):
             return e
         self._wait(0)  # the connection is free: no COPY is running
-        if e is None:  # one writer per entity: a concurrent load of it waits for this one's commit
-            with self.con.cursor() as cur:
-                fast.lock_entity(cur, self.dest.dataset, entity)
         if e is not None:  # a column appears mid-load: dlt's ALTER would wait for our transaction
             log.warning("crm %s: load %s commits its parts so far before %s gets new columns",
                         self.dest.name, self.load_id, entity)
             self.con.commit()
             e.columns = self._ddl(entity, batch, key, write)
-            with self.con.cursor() as cur:  # the commit let the writer locks go: this load still writes
-                for name in self._entities:
-                    fast.lock_entity(cur, self.dest.dataset, name)
+            self._lock(*self._entities)  # the commit let the writer locks go: this load still writes
             return e
+        self._lock(entity)  # one writer per entity: a concurrent load of it waits for this one's commit
         columns = self._columns(entity)
         create = fast.create_sql(self.dest.dataset, entity, batch.schema, key) if not columns else None
         if create is not None:  # the table commits with the load's rows; its schema is there for dlt at once
@@ -210,6 +206,11 @@ class PostgresPartLoad:
             empty = write == "upsert" and fast._empty(cur, target)
         e = self._entities[entity] = _Entity(key, write, columns, empty)
         return e
+
+    def _lock(self, *entities: str) -> None:
+        with self.con.cursor() as cur:
+            for name in entities:
+                fast.lock_entity(cur, self.dest.dataset, name)
 
     def _ensure_schema(self) -> None:
         """The dataset's schema, committed on a connection of its own: a schema created inside this load's
