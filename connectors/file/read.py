@@ -71,17 +71,12 @@ def _rows_to_table(rows: list, where: list[str], name: str):
         return pa.Table.from_pylist(ok), bad, ok_at
 
 
-def read_jsonl(path: Path, positions: bool = False):
-    """(good rows, rejected lines[, the file position of each good row])."""
+def read_jsonl(path: Path) -> tuple[pa.Table, pa.Table, list[str] | None]:
+    """(good rows, rejected lines, the line of each good row; None: every non-blank line is a row)."""
     try:
-        table = pajson.read_json(path)
+        return pajson.read_json(path), rejected([]), None
     except pa.ArrowInvalid:
         pass  # a bad line or mixed types: read line by line to find and keep what is good
-    else:
-        if not positions:
-            return table, rejected([])
-        with open(path, "rb") as fh:  # every non-blank line is a row
-            return table, rejected([]), [f"{path.name}:{n}" for n, line in enumerate(fh, 1) if line.strip()]
     rows, where, bad = [], [], []
     with open(path, "rb") as fh:
         for n, line in enumerate(fh, 1):
@@ -93,21 +88,20 @@ def read_jsonl(path: Path, positions: bool = False):
             except json.JSONDecodeError as err:
                 bad.append((f"{path.name}:{n}", f"malformed JSON at line {n}, column {err.colno}: {err.msg}", line))
     table, more, kept = _rows_to_table(rows, where, path.name)
-    return (table, rejected(bad + more), kept) if positions else (table, rejected(bad + more))
+    return table, rejected(bad + more), kept
 
 
-def read_json(path: Path, positions: bool = False):
-    """(good rows, rejected elements[, the position of each good row: ``name[i]``])."""
+def read_json(path: Path) -> tuple[pa.Table, pa.Table, list[str]]:
+    """(good rows, rejected elements, the position of each good row: ``name[i]``)."""
     raw = path.read_bytes()
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as err:
-        out = pa.table({}), rejected([(f"{path.name}:{err.lineno}:{err.colno}",
-                                       f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", raw)])
-        return (*out, []) if positions else out
+        return pa.table({}), rejected([(f"{path.name}:{err.lineno}:{err.colno}",
+                                        f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}", raw)]), []
     rows = doc if isinstance(doc, list) else [doc]
     table, bad, kept = _rows_to_table(rows, [f"{path.name}[{i}]" for i in range(len(rows))], path.name)
-    return (table, rejected(bad), kept) if positions else (table, rejected(bad))
+    return table, rejected(bad), kept
 
 
 def read_file_at(path: str | Path, fmt: str | None = None) -> tuple[pa.Table, pa.Table, list[str] | None]:
@@ -124,9 +118,13 @@ def read_file_at(path: str | Path, fmt: str | None = None) -> tuple[pa.Table, pa
     path = Path(path)
     fmt = fmt or (detect_format(path) if path.is_file() else None)
     if fmt == "jsonl":
-        return read_jsonl(path, positions=True)
+        table, bad, at = read_jsonl(path)
+        if at is None:  # read in one go: the rows are the non-blank lines
+            with open(path, "rb") as fh:
+                at = [f"{path.name}:{n}" for n, line in enumerate(fh, 1) if line.strip()]
+        return table, bad, at
     if fmt == "json":
-        return read_json(path, positions=True)
+        return read_json(path)
     table, bad = read_file(path, fmt)
     if fmt in ("csv", "parquet"):
         return table, bad, [f"{path.name} row {i}" for i in range(1, table.num_rows + 1)]
@@ -139,10 +137,9 @@ def read_file(path: str | Path, fmt: str | None = None) -> tuple[pa.Table, pa.Ta
     if not path.is_file():
         raise ConfigError(f"no such input file: {path}")
     fmt = fmt or detect_format(path)
-    if fmt == "jsonl":
-        return read_jsonl(path)
-    if fmt == "json":
-        return read_json(path)
+    if fmt in ("jsonl", "json"):
+        table, bad, _ = read_jsonl(path) if fmt == "jsonl" else read_json(path)
+        return table, bad
     if fmt == "csv":
         return pacsv.read_csv(path), rejected([])
     if fmt == "parquet":
