@@ -1,7 +1,8 @@
 """The embedded CRM: a DuckDB file loaded through dlt, one table per entity in schema ``crm``.
 
-dlt creates and evolves the tables; once a table holds every column of a batch, the rows
-go in through :mod:`connectors.crm.duckdb_fast` (Arrow registered in DuckDB, one
+dlt evolves the tables (and creates those with a type only it decides); a new table of plain
+types is created with the DDL dlt would run, and once a table holds every column of a batch, the
+rows go in through :mod:`connectors.crm.duckdb_fast` (Arrow registered in DuckDB, one
 transaction), unless ``fast_path=False`` (``duckdb:///file?fast_path=false``). One writer
 per DuckDB file: DuckDB lets one process write it, and the fast path opens a connection per
 load and closes it after the commit, so readers in the same process get their turn.
@@ -114,11 +115,13 @@ class DuckDbDestination:
 
     def _fast(self, entity: str, batch: pa.Table, key: list[str], write: WriteDisposition,
               load_id: str) -> str | None:
-        """Load through DuckDB directly, or return None when dlt must: the table is new, a
-        column is new (dlt adds it and records it in its schema), or a type is nested."""
-        if not fast.carries(batch.schema) or not self.path.exists():
+        """Load through DuckDB directly, or return None when dlt must: a column is new (dlt adds it
+        and records it in its schema), a type is nested, or the table is new and has a type only
+        dlt decides (a new table of plain types is created here, with dlt's DDL)."""
+        if not fast.carries(batch.schema):
             return None
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             con = self._writer()
         except duckdb.Error as exc:  # e.g. another process holds the file's write lock
             raise StageError.wrap("load", load_id, _sorted(exc)) from exc
@@ -128,6 +131,8 @@ class DuckDbDestination:
             columns = self._columns.get(entity) if self.keep_open else None
             if columns is None:
                 columns = fast.table_columns(con, self.dataset, entity)
+            if not columns:
+                columns = self._create(con, entity, batch.schema, key, load_id)
             if not columns or not set(batch.column_names) <= set(columns):
                 return None
             if self.keep_open:
@@ -145,6 +150,16 @@ class DuckDbDestination:
                 con.close()
         log.debug("crm %s: %d rows into %s (fast)", self.name, batch.num_rows, entity)
         return "fast"
+
+    def _create(self, con: duckdb.DuckDBPyConnection, entity: str, schema: pa.Schema, key: list[str],
+                load_id: str) -> dict[str, str]:
+        """Create a new table of plain types as dlt would; its columns, or {} when dlt must create it."""
+        try:
+            if not fast.create(con, catalog_of(self.path), self.dataset, entity, schema, key):
+                return {}
+            return fast.table_columns(con, self.dataset, entity)
+        except duckdb.Error as exc:
+            raise StageError.wrap("load", load_id, _sorted(exc)) from exc
 
     def _writer(self) -> duckdb.DuckDBPyConnection:
         """A read-write connection: the kept one (``keep_open``), else a new one the caller closes."""

@@ -3,15 +3,17 @@
 dlt writes every Arrow batch to Parquet, normalizes it and merges it through a staging
 dataset: hundreds of milliseconds even for a handful of rows, too slow for a stream that
 wants a ticket in the CRM within 100 ms. Once dlt has created an entity's table, a batch
-whose columns all exist (same dlt types) goes straight in here (docs/adr/0205-duckdb-fast-path.md):
+whose columns all exist (same dlt types) goes straight in here (docs/adr/0205-duckdb-fast-path.md),
+and a new table of plain types is created here with the DDL dlt would run (:func:`create_sql`):
 
 - upsert: ``DELETE ... USING`` the batch's keys, then ``INSERT ... SELECT`` (dlt creates no
   unique index, so ``ON CONFLICT`` is not available; columns the batch lacks become NULL, as
   with dlt's upsert);
 - append: ``INSERT ... SELECT``; replace: ``DELETE`` everything, then ``INSERT ... SELECT``.
 
-All in one transaction: a failure leaves the table as it was. dlt keeps creating tables and
-adding columns (the caller falls back to it), so its schema in ``_dlt_version`` stays true.
+All in one transaction: a failure leaves the table as it was. dlt keeps adding columns and creating
+tables with a type only it decides (the caller falls back to it); it reads the columns of a table it
+did not create from the database itself, as with PostgreSQL (ADR 0200).
 
 >>> import duckdb, pyarrow as pa
 >>> con = duckdb.connect()
@@ -81,6 +83,55 @@ def table_columns(con: Any, schema: str, table: str) -> dict[str, str]:
         " WHERE database_name = current_database() AND schema_name = ? AND table_name = ?"
         " ORDER BY column_index", [schema, table]).fetchall()
     return {name: kind for name, kind in rows}
+
+
+def _duck_type(t: pa.DataType) -> str | None:
+    """The DuckDB type dlt's DuckDB destination creates for an Arrow type (dlt 1.31, checked by
+    tests/connectors/crm/test_duckdb_fast.py), or None when dlt must decide (e.g. ns timestamps, unsigned)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_signed_integer(t):
+        return {8: "TINYINT", 16: "SMALLINT", 32: "INTEGER", 64: "BIGINT"}[t.bit_width]
+    if pa.types.is_floating(t) and t.bit_width in (32, 64):
+        return "DOUBLE"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_date32(t):
+        return "DATE"
+    if pa.types.is_timestamp(t) and t.unit != "ns":  # dlt makes naive timestamps zoned too
+        return "TIMESTAMP WITH TIME ZONE"
+    if pa.types.is_decimal128(t):
+        return f"DECIMAL({t.precision},{t.scale})"
+    return None
+
+
+def create_sql(target: str, columns: pa.Schema, key: list[str]) -> str | None:
+    """``CREATE TABLE`` for a new target as dlt would create it, or None when a column's type is one
+    only dlt decides (then dlt creates the table).
+
+    >>> print(create_sql('"crm"."lead"', pa.schema([("k", pa.string()), ("n", pa.int32())]), ["k"]))
+    CREATE TABLE IF NOT EXISTS "crm"."lead" ("k" VARCHAR NOT NULL, "n" INTEGER)
+    >>> create_sql('"lead"', pa.schema([("k", pa.string()), ("x", pa.timestamp("ns"))]), ["k"]) is None
+    True
+    """
+    defs = []
+    for f in columns:
+        kind = _duck_type(f.type)
+        if kind is None:
+            return None
+        defs.append(f"{q(f.name)} {kind}" + (" NOT NULL" if f.name in key or not f.nullable else ""))
+    return f"CREATE TABLE IF NOT EXISTS {target} ({', '.join(defs)})"
+
+
+def create(con: Any, catalog: str, schema: str, entity: str, columns: pa.Schema, key: list[str]) -> bool:
+    """Create a missing target (and its schema); False: leave it to dlt."""
+    sql = create_sql(f"{q(catalog)}.{q(schema)}.{q(entity)}", columns, key)
+    if sql is None:
+        return False
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(catalog)}.{q(schema)}")
+    con.execute(sql)
+    log.debug("crm duckdb: created %s.%s without dlt", schema, entity)
+    return True
 
 
 def write(con: Any, target: str, batch: pa.Table, key: list[str], mode: WriteDisposition) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from connectors.base.reserved import MAPPED_COLUMNS, RECORD_ID
 from connectors.crm import LoadResult, open_destination
+from connectors.crm.duckdb_dlt import DuckDbDestination
 from connectors.crm.evolution import SchemaChangeError
 from connectors.errors import ConfigError
 
@@ -17,9 +18,10 @@ from .conftest import rows
 def test_default_is_duckdb_in_home_schema_crm(home, batch):
     dest = open_destination(home)
     result = dest.load("lead", batch([1, 2, 3], "L1"), key=["external_id"], write="upsert", load_id="L1")
-    assert result == LoadResult("duckdb:crm", "lead", "lead", "L1", rows=3, superseded=0)
+    # a new table of plain types is created with dlt's DDL by the fast path: no dlt run, no dlt folder
+    assert result == LoadResult("duckdb:crm", "lead", "lead", "L1", rows=3, superseded=0, path="fast")
     assert home.crm_duckdb.is_file()
-    assert (home.root / "dlt").is_dir()
+    assert not (home.root / "dlt").exists()
     with duckdb.connect(str(home.crm_duckdb), read_only=True) as con:
         assert con.sql("SELECT count(*) FROM crm.crm.lead").fetchall() == [(3,)]
 
@@ -126,7 +128,11 @@ def test_url_and_env_pick_another_file_without_collisions(home, batch, tmp_path,
     default = open_destination(home)
     default.load("lead", batch([2, 3], "L2"), key=["external_id"], write="upsert", load_id="L2")
     assert env_dest.read("lead").num_rows == 1 and default.read("lead").num_rows == 2
+    for dest in (env_dest, default):  # a new column: dlt adds it, in a pipeline of each file's own
+        assert dest.load("lead", batch([4], "L3", segment=["vip"]), key=["external_id"], write="upsert",
+                         load_id="L3").path == "dlt"
     assert len(list((home.root / "dlt").iterdir())) == 2  # one dlt pipeline each
+    assert env_dest.read("lead").num_rows == 2 and default.read("lead").num_rows == 3
 
 
 def test_type_check_survives_a_lost_dlt_working_folder(home, batch):
@@ -134,7 +140,8 @@ def test_type_check_survives_a_lost_dlt_working_folder(home, batch):
     from the destination and a changed type is still refused."""
     import shutil
 
-    open_destination(home).load("lead", batch([1], "L1"), key=["external_id"], write="upsert", load_id="L1")
+    via_dlt = DuckDbDestination(home, home.crm_duckdb, "crm", fast_path=False)
+    via_dlt.load("lead", batch([1], "L1"), key=["external_id"], write="upsert", load_id="L1")
     shutil.rmtree(home.root / "dlt")
     dest = open_destination(home)
     bad = batch([2], "L2").set_column(3, "score", pa.array(["lots"]))

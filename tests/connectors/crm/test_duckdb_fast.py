@@ -6,6 +6,7 @@ loads every batch), each into its own file, and the tables are compared row by r
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 
@@ -49,7 +50,7 @@ def test_upsert_sequence_matches_dlt_row_for_row(tmp_path, batch):
         paths.append(f.path)
         superseded.append(f.superseded)
         assert rows(pair[0].read("lead")) == rows(pair[1].read("lead"))
-    assert paths == ["dlt", "fast", "fast", "fast"]  # dlt creates the table on the first load
+    assert paths == ["fast", "fast", "fast", "fast"]  # the new table is created with dlt's DDL
     assert superseded == [0, 0, 2, 0]
     out = pair[0].read("lead")
     assert set(MAPPED_COLUMNS) <= set(out.column_names)
@@ -88,10 +89,11 @@ def test_reloading_the_same_batch_is_idempotent(tmp_path, batch):
 
 
 def test_dlt_and_fast_loads_interleave_with_a_new_column(tmp_path, batch):
-    """dlt load, fast load, dlt load adding a column, fast load again: rows and dlt's schema stay right."""
+    """Fast load creating the table, fast load, dlt load adding a column, fast load again: rows and dlt's
+    schema stay right."""
     dest, _ = _pair(tmp_path)
     key = ["external_id"]
-    assert dest.load("lead", batch([1, 2], "L1"), key=key, write="upsert", load_id="L1").path == "dlt"
+    assert dest.load("lead", batch([1, 2], "L1"), key=key, write="upsert", load_id="L1").path == "fast"
     assert dest.load("lead", batch([2, 3], "L2"), key=key, write="upsert", load_id="L2").path == "fast"
     third = batch([3, 4], "L3", segment=["vip", "std"])
     assert dest.load("lead", third, key=key, write="upsert", load_id="L3").path == "dlt"
@@ -106,7 +108,7 @@ def test_dlt_and_fast_loads_interleave_with_a_new_column(tmp_path, batch):
     assert dest.read("lead").num_rows == 6
     with duckdb.connect(str(dest.path), read_only=True) as con:
         loads = con.sql("SELECT count(*) FROM crm.crm._dlt_loads").fetchall()[0][0]
-    assert loads == 3  # only dlt's own loads are in its bookkeeping
+    assert loads == 2  # only dlt's own loads (L3, L5) are in its bookkeeping
 
 
 def test_changed_type_is_refused_on_the_fast_path_too(tmp_path, batch):
@@ -162,7 +164,7 @@ def test_keep_open_reuses_one_connection_and_still_falls_back_to_dlt(tmp_path, b
     dest = DuckDbDestination(h, h.crm_duckdb, "crm", keep_open=True)
     _, ref = _pair(tmp_path)
     key = ["external_id"]
-    steps = [(batch([1, 2], "L1"), "dlt"), (batch([2, 3], "L2"), "fast"), (batch([3, 4], "L3"), "fast"),
+    steps = [(batch([1, 2], "L1"), "fast"), (batch([2, 3], "L2"), "fast"), (batch([3, 4], "L3"), "fast"),
              (batch([5], "L4", segment=["vip"]), "dlt"), (batch([1, 5], "L5", segment=["a", "b"]), "fast")]
     try:
         for t, path in steps:
@@ -198,3 +200,44 @@ def test_a_process_killed_mid_load_leaves_the_old_rows(tmp_path, batch):
     assert rows(dest.read("lead")) == before
     assert dest.load("lead", batch([5], "L3"), key=["external_id"], write="upsert", load_id="L3").path == "fast"
     assert dest.read("lead").num_rows == 5
+
+
+def _every_plain_type() -> pa.Table:
+    from decimal import Decimal
+
+    one = {"k": (pa.string(), "a"), "big": (pa.int64(), 1), "mid": (pa.int32(), 1), "small": (pa.int16(), 1),
+           "tiny": (pa.int8(), 1), "ratio": (pa.float64(), 0.5), "f32": (pa.float32(), 0.5), "flag": (pa.bool_(), True),
+           "day": (pa.date32(), datetime.date(2026, 1, 2)), "at": (pa.timestamp("us", "UTC"), 1),
+           "naive_at": (pa.timestamp("us"), 1), "at_ms": (pa.timestamp("ms", "UTC"), 1), "at_s": (pa.timestamp("s"), 1),
+           "money": (pa.decimal128(14, 2), Decimal("1.25")), "wide": (pa.decimal128(38, 9), Decimal("1")),
+           "long_text": (pa.large_string(), "x"), "required": (pa.int64(), 3),
+           "_wl_record_id": (pa.string(), "r"), "_wl_load_id": (pa.string(), "L1")}
+    schema = pa.schema([pa.field(n, t, nullable=n not in ("k", "required")) for n, (t, _) in one.items()])
+    return pa.table({n: pa.array([v], t) for n, (t, v) in one.items()}, schema=schema)
+
+
+def _column_defs(path) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT column_name, data_type, is_nullable FROM duckdb_columns()"
+                           " WHERE schema_name = 'crm' AND table_name = 'thing' ORDER BY column_index").fetchall()
+
+
+def test_a_new_table_created_without_dlt_has_dlts_column_types(tmp_path):
+    """The fast path creates a new target itself: the same columns, types and NOT NULLs as dlt's DDL."""
+    pair, t = _pair(tmp_path), _every_plain_type()
+    via_fast, via_dlt = _both(pair, "thing", t, ["k"], "upsert", "L1")
+    assert (via_fast.path, via_dlt.path) == ("fast", "dlt")
+    assert _column_defs(pair[0].path) == _column_defs(pair[1].path)
+    assert len(_column_defs(pair[0].path)) == t.num_columns
+    assert ("required", "BIGINT", False) in _column_defs(pair[0].path)
+    assert rows(pair[0].read("thing")) == rows(pair[1].read("thing"))
+
+
+def test_a_type_only_dlt_decides_leaves_the_new_table_to_dlt(tmp_path, batch):
+    """A nanosecond timestamp is cast by dlt: dlt creates that table, and the next batch goes the fast way."""
+    dest, _ = _pair(tmp_path)
+    t = batch([1], "L1", seen=pa.array([1_000], pa.timestamp("ns", "UTC")))
+    assert fast.create_sql('"crm"."lead"', t.schema, ["external_id"]) is None
+    assert dest.load("lead", t, key=["external_id"], write="upsert", load_id="L1").path == "dlt"
+    assert dest.load("lead", batch([2], "L2"), key=["external_id"], write="upsert", load_id="L2").path == "fast"
+    assert dest.read("lead").num_rows == 2
