@@ -38,8 +38,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import requests
-
 from connectors.base.home import Home
 from transforms.expr import ast
 from transforms.expr.parser import parse
@@ -345,6 +343,8 @@ def append_jsonl(event: Mapping[str, Any], path: Path) -> None:
 
 def send_http(event: Mapping[str, Any], url: str, *, home: Home, timeout: float = 5.0) -> bool:
     """POST the event to ``<url>/api/v1/lineage``; True when accepted (2xx), else kept as undelivered."""
+    import requests  # the HTTP transport only: the default file transport (a stream worker's) needs no import
+
     endpoint = url.rstrip("/") + "/api/v1/lineage"
     headers = {"Content-Type": "application/json"}
     key = os.environ.get(ENV_API_KEY)

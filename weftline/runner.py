@@ -142,13 +142,17 @@ class KeptStateful:
 
     def __init__(self, plan: Plan, home: Home):
         from transforms.stateful import compile_stateful
+        from transforms.stateful.rates import connect
         from transforms.stateful.state import KeptState
 
         self.splan = compile_stateful(plan.spec.stateful, plan.spec.id)
         self.state = KeptState(home.root, plan.spec.id)
+        self.con = connect() if self.splan.section.rates else None  # the rate rules' DuckDB, opened once
 
     def close(self) -> None:
         self.state.close()
+        if self.con is not None:
+            self.con.close()
 
 
 def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: datetime | None = None,
@@ -161,10 +165,10 @@ def stateful_stage(plan: Plan, landed: pa.Table, home: Home, load_id: str, now: 
 
     spec = plan.spec
     if kept is not None:
-        splan, state = kept.splan, kept.state.load()
+        splan, state, con = kept.splan, kept.state.load(), kept.con
     else:
-        splan, state = compile_stateful(spec.stateful, spec.id), load_state(home.root, spec.id)
-    incidents, quarantined, new_state = splan.apply(landed, state, now=now)
+        splan, state, con = compile_stateful(spec.stateful, spec.id), load_state(home.root, spec.id), None
+    incidents, quarantined, new_state = splan.apply(landed, state, now=now, con=con)
     system, stream = spec.source["connector"], spec.source["stream"]
     stamped = stamp(incidents, system=system, stream=f"{stream}.incidents", key=["incident_key"],
                     position="row_id" if "row_id" in incidents.column_names else None, load_id=load_id)

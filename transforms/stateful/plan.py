@@ -80,12 +80,14 @@ class StatefulPlan:
         cands = [c for c in cands if c is not None]
         return max(cands) if cands else None
 
-    def apply(self, events: pa.Table, state: State, now: datetime | None = None) -> tuple[pa.Table, pa.Table, State]:
+    def apply(self, events: pa.Table, state: State, now: datetime | None = None,
+              con=None) -> tuple[pa.Table, pa.Table, State]:
         """(incidents, quarantined events, new state) for one batch; ``state`` is not changed.
 
         ``now`` (optional) is a heartbeat: the caller asserts that no event older than
         ``now − lateness`` will still come, so offline timers can fire without new events.
-        Leave it out for a replay that must reproduce the same incidents.
+        Leave it out for a replay that must reproduce the same incidents. ``con``: a DuckDB connection
+        of :func:`transforms.stateful.rates.connect` kept by a long-lived caller for the rate rules.
         """
         buffer = self._align(state.buffer)
         rids = pc.drop_null(buffer.column("rid")).combine_chunks() if buffer.num_rows else None
@@ -105,7 +107,7 @@ class StatefulPlan:
                 items = transition_items(work, rule, final, marks, open_keys, key_codes)
                 touched.update(i["key"] for i in items)
             else:
-                items = rate_evaluations(work, rule, final, marks)
+                items = rate_evaluations(work, rule, final, marks, con)
                 touched.update(pc.unique(items.filter(items.column("episode")).column("key")).to_pylist())
             found.append((rule, items))
         scopes = Scopes.split(state.scopes, pa.array(sorted(touched), pa.string()))
