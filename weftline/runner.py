@@ -331,6 +331,15 @@ def _save_report(home: Home, report: RunReport) -> None:
     (d / f"{report.load_id}.json").write_text(json.dumps(report.to_dict(), indent=2))
 
 
+def stream_processor_of(integration: str, mappings_dir: str, home_root: str):
+    """:func:`stream_processor` from picklable arguments: what the stream worker's processing process
+    builds once it started (``connectors.iot_mqtt.child.InChild``, docs/adr/0286)."""
+    from connectors.integration import load_integration
+
+    home = Home(home_root)
+    return stream_processor(load_integration(integration, Path(mappings_dir), home=home, check_specs=False), home)
+
+
 def stream_processor(integration, home: Home):
     """The `weftline stream` worker's processing step: each drained micro-batch → map → load → lineage.
 

@@ -3,8 +3,9 @@
 A micro-batch closes at ``batch_max_ms`` (≤ 200 ms) after its first message or at
 ``batch_max_messages``; it is landed durably (:class:`~connectors.iot_mqtt.ingest.Ingestor`)
 and only then acked. Processing (map → load → lineage, supplied by the runner as
-``process``) runs on its own thread (docs/adr/0285): it drains the landing through the
-consumer cursor, so landing and acking never wait for a load, and a batch that lands while
+``process``) runs on its own thread (docs/adr/0285), or in a child process when ``process`` is an
+:class:`~connectors.iot_mqtt.child.InChild` (docs/adr/0286, what ``weftline stream`` runs): it drains
+the landing through the consumer cursor, so landing and acking never wait for a load, and a batch that lands while
 the previous one is processed is taken with the next drain. A crash anywhere loses nothing:
 unlanded messages are redelivered by the broker, landed but unprocessed parts are drained on
 restart (a part is marked done only after ``process`` returned), and a failing ``process`` is
@@ -22,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,47 +32,40 @@ from connectors.base.home import Home
 from connectors.errors import ConfigError, RetriableError
 from connectors.iot_mqtt.client import connect, make_client, subscriptions
 from connectors.iot_mqtt.config import MqttConfig
-from connectors.iot_mqtt.consumers import drain, mark_done
+from connectors.iot_mqtt.child import InChild
 from connectors.iot_mqtt.decode import EVENTS_STREAM, STATUS_STREAM, Message
-from connectors.iot_mqtt.ingest import SYSTEM, Ingestor
+from connectors.iot_mqtt.ingest import Ingestor
+from connectors.iot_mqtt.passes import Passes, Stats
 
 log = logging.getLogger(__name__)
-Process = Callable[[dict[str, pa.Table]], None]
+Process = Callable[[dict[str, pa.Table]], object]
 DEFAULT_CONSUMER = "stream-worker"
 _WAKE = object()  # put in the inbox to end a wait once the worker is stopping (never landed)
 MAX_WINDOW_MS = 200  # the longest a micro-batch stays open (config's max_ms is ≤ this), see _collect
 
 
-@dataclass
-class Stats:
-    received: int = 0
-    acked: int = 0
-    quarantined: int = 0
-    landed: dict[str, int] = field(default_factory=dict)
-    processed_parts: int = 0
-    process_failures: int = 0
-    connects: int = 0
-
 
 class Worker:
-    """One MQTT worker. ``process(tables)`` gets ``{stream: landed table}``; None: land only."""
+    """One MQTT worker. ``process(tables)`` gets ``{stream: landed table}`` on the worker's processing
+    thread; an :class:`~connectors.iot_mqtt.child.InChild` runs the passes in a child process instead
+    (docs/adr/0286); None: land only."""
 
-    def __init__(self, cfg: MqttConfig, home: Home, process: Process | None = None,
+    def __init__(self, cfg: MqttConfig, home: Home, process: Process | InChild | None = None,
                  consumer: str = DEFAULT_CONSUMER):
-        self.cfg, self.home, self.process, self.consumer = cfg, home, process, consumer
+        self.cfg, self.home, self.consumer = cfg, home, consumer
+        self.child = process if isinstance(process, InChild) else None
+        self.process = None if self.child else process
         self.ingestor = Ingestor(cfg, home)
         self.stats = Stats()
         self.inbox: queue.SimpleQueue[tuple[int, Message]] = queue.SimpleQueue()
         self.connected = threading.Event()  # set once subscribed (after each (re)connect)
         self._generation = 0
         self.refused: str | None = None  # the broker's reason when it refused our CONNECT
-        self._retry_at = 0.0
-        self._dirty = threading.Event()  # something landed (or failed) since the last processing
-        self._closing = threading.Event()  # the processing thread: do a last pass and end
-        self._busy = threading.Event()  # the processing thread is in a pass
-        self._backoff = 0.5
-        self.processor_error: BaseException | None = None  # what ended the processing thread, if anything
         self._written: dict = {}  # part path -> the table just landed there, for the processing thread
+        self.passes = Passes(home, consumer, self.streams, self.process, self.stats, self._written)
+        self._dirty, self._busy = self.passes.dirty, self.passes.busy  # landed since the last pass / in a pass
+        self._closing = threading.Event()  # the processing thread: do a last pass and end
+        self.processor_error: BaseException | None = None  # what ended the processing thread, if anything
         self.client = self._client()
 
     # paho callbacks (network thread)
@@ -156,52 +149,29 @@ class Worker:
             for m in acks:
                 self.client.ack(m.mid, m.qos)
         self.stats.acked += len(acks)
-        self._dirty.set()  # after the parts are on disk: the processing thread drains them
+        if self.child is not None:  # after the parts are on disk: the processing process drains them
+            if res.parts:
+                self.child.notify()
+        else:
+            self._dirty.set()  # the processing thread drains them
 
     @property
     def streams(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.cfg.streams, STATUS_STREAM, EVENTS_STREAM]))
 
     def process_pending(self, force: bool = False) -> int:
-        """Drain every stream for this consumer, hand the tables to ``process``, mark them done.
-
-        Called by the processing thread (and once before connecting); not safe to run twice at once.
-        """
-        if self.process is None or (not force and (not self._dirty.is_set() or time.monotonic() < self._retry_at)):
+        """One processing pass (:class:`~connectors.iot_mqtt.passes.Passes`): drain every stream for this
+        consumer, hand the tables to ``process``, mark them done. Called by the processing thread (and once
+        before connecting); not safe to run twice at once."""
+        if self.process is None:
             return 0
-        self._dirty.clear()  # before draining: a part landed from now on sets it again
-        self._busy.set()
-        try:
-            pending = {s: list(drain(self.home, SYSTEM, s, self.consumer, self._written)) for s in self.streams}
-            pending = {s: parts for s, parts in pending.items() if parts}
-            if not pending:
-                return 0
-            tables = {s: pa.concat_tables([t for _, _, t in parts], promote_options="permissive")
-                      for s, parts in pending.items()}
-            self.process(tables)
-        except Exception:  # the runner's failure (or an unreadable part): keep the parts pending, retry
-            self._dirty.set()
-            self.stats.process_failures += 1
-            self._retry_at = time.monotonic() + self._backoff
-            log.exception("iot_mqtt: processing failed; the landed parts stay pending, retry in %.1fs",
-                          self._backoff)
-            self._backoff = min(self._backoff * 2, 30.0)
-            return 0
-        finally:
-            self._busy.clear()
-        self._backoff = 0.5
-        for s, parts in pending.items():
-            last = {load_id: path for load_id, path, _ in parts}  # parts in order: marks every earlier one too
-            for load_id, path in last.items():
-                mark_done(self.home, SYSTEM, s, self.consumer, load_id, path)
-            self.stats.processed_parts += len(parts)
-        return sum(len(p) for p in pending.values())
+        return self.passes.run(force)
 
     def _process_loop(self) -> None:
         """The processing thread: wake on each landed batch (or a due retry) until closing, then a last pass."""
         try:
             while not self._closing.is_set():
-                wait = self._retry_at - time.monotonic()
+                wait = self.passes.retry_at - time.monotonic()
                 if wait > 0:  # a failed pass: back off (landing and acking go on meanwhile)
                     self._closing.wait(wait)
                     continue
@@ -230,8 +200,15 @@ class Worker:
 
     def run(self, stop: threading.Event, connect_timeout: float = 30.0) -> Stats:
         """Run until ``stop`` is set; then finish the current batch, ack, process, disconnect."""
-        self.process_pending(force=True)  # parts landed before a crash
-        connect(self.client, self.cfg)
+        if self.child is not None:  # it passes over the parts landed before a crash, then is ready
+            self.child.start(self.home, self.consumer, self.streams, self.stats)
+        try:
+            self.process_pending(force=True)  # parts landed before a crash
+            connect(self.client, self.cfg)
+        except BaseException:
+            if self.child is not None:
+                self.child.stop(self.stats)
+            raise
         self.client.loop_start()
         processor = None
         ended = threading.Event()
@@ -243,12 +220,18 @@ class Worker:
                 if self.processor_error is not None:  # fail loudly: a restart drains what stays pending
                     raise RuntimeError("iot_mqtt: the processing thread failed outside `process` "
                                        f"({self.processor_error!r}); landed parts stay pending") from self.processor_error
+                if self.child is not None:
+                    self.child.check(self.stats)
+                    if self.child.error:
+                        raise RuntimeError(f"iot_mqtt: {self.child.error}; landed parts stay pending")
                 batch = self._collect(stop)
                 if batch:
                     self._land_and_ack(batch)
             self._drain_inbox()
         finally:
             self._stop_processor(processor)  # processes what landed, also after a landing failure
+            if self.child is not None:
+                self.child.stop(self.stats)
             self.client.disconnect()
             self.client.loop_stop()
             ended.set()

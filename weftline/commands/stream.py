@@ -2,14 +2,15 @@
 
 Subscribe → land → ack → process, until SIGTERM/SIGINT (the current micro-batch is
 finished, acked and processed first). Processing is the runner's
-``weftline.runner.stream_processor(integration, home)`` (map → load → lineage) when it
-exists; ``--land-only`` (or its absence) only lands, for another consumer (Airflow) to drain.
+``weftline.runner.stream_processor(integration, home)`` (map → load → lineage), in a child
+process of its own (docs/adr/0286); ``--land-only`` only lands, for another consumer (Airflow) to drain.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -18,18 +19,14 @@ from connectors.base.home import Home
 from connectors.errors import ConfigError
 
 
-def _processor(integration, home: Home, land_only: bool):
+def _processor(integration: str, mappings_dir: Path, home: Home, land_only: bool):
+    """The runner's passes in a child process of their own (docs/adr/0286), or None: land only."""
     if land_only:
         return None
-    try:
-        from weftline import runner
-    except ImportError:
-        runner = None
-    make = getattr(runner, "stream_processor", None)
-    if make is None:
-        logging.getLogger(__name__).warning("no weftline.runner.stream_processor: landing only")
-        return None
-    return make(integration, home)
+    from connectors.iot_mqtt.child import InChild
+    from weftline.runner import stream_processor_of
+
+    return InChild(partial(stream_processor_of, integration, str(mappings_dir), str(home.root)))
 
 
 def stream(
@@ -54,11 +51,7 @@ def stream(
     if it.connector != "iot_mqtt":
         raise ConfigError(f"{it.name}: `weftline stream` runs iot_mqtt (MQTT) and his (MLLP) integrations, "
                           f"not {it.connector}")
-    process = _processor(it, h, land_only)
-    try:
-        stats = run_worker(dict(it.config), h, process, consumer=consumer)
-    finally:
-        getattr(process, "close", lambda: None)()
+    stats = run_worker(dict(it.config), h, _processor(integration, mappings_dir, h, land_only), consumer=consumer)
     counts = {"received": stats.received, "acked": stats.acked, "quarantined": stats.quarantined,
               "landed": stats.landed, "processed_parts": stats.processed_parts,
               "process_failures": stats.process_failures}

@@ -1,5 +1,6 @@
 """Run a stream worker in its own process (so a test can kill -9 it):
-``python worker_proc.py CONFIG_JSON HOME DUCKDB``. Touches HOME/ready once connected."""
+``python worker_proc.py CONFIG_JSON HOME DUCKDB [thread|child]``. Touches HOME/ready once connected; with
+``child`` (the passes in a child process, as ``weftline stream`` runs them) also writes HOME/child.pid."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import logging
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -14,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from duck_sink import duck_sink  # noqa: E402
 
 from connectors.base.home import Home  # noqa: E402
+from connectors.iot_mqtt.child import InChild  # noqa: E402
 from connectors.iot_mqtt.config import MqttConfig  # noqa: E402
 from connectors.iot_mqtt.worker import Worker, stop_on_signals  # noqa: E402
 
@@ -24,11 +27,14 @@ def main() -> None:
     home = Home(sys.argv[2])
     stop = threading.Event()
     stop_on_signals(stop)
-    w = Worker(cfg, home, duck_sink(sys.argv[3]))
+    child = len(sys.argv) > 4 and sys.argv[4] == "child"
+    w = Worker(cfg, home, InChild(partial(duck_sink, sys.argv[3])) if child else duck_sink(sys.argv[3]))
 
     def ready() -> None:
-        if w.connected.wait(30):
+        if w.connected.wait(60):
             home.root.mkdir(parents=True, exist_ok=True)
+            if child:
+                (home.root / "child.pid").write_text(str(w.child.proc.pid))
             (home.root / "ready").touch()
 
     threading.Thread(target=ready, daemon=True).start()

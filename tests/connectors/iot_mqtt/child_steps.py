@@ -1,0 +1,14 @@
+"""Processing steps a spawned child process can import (``connectors.iot_mqtt.child.InChild`` pickles its
+factory by module name): the DuckDB sink of the worker tests, and a step whose process dies."""
+
+from __future__ import annotations
+
+import os
+
+
+def exits_on_first_batch(code: int):
+    """A process function whose first batch ends the whole process with ``code`` (as a crash would)."""
+    def process(tables):
+        os._exit(code)
+
+    return process

@@ -1,0 +1,87 @@
+"""The stream worker with its processing passes in a child process (connectors/iot_mqtt/child.py,
+docs/adr/0286) against the real Mosquitto: every landed part processed once, a failing step retried
+while landing goes on, a child that dies stops the worker loudly with its parts still pending."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from functools import partial
+
+import pytest
+
+from connectors.iot_mqtt.child import InChild
+from connectors.iot_mqtt.consumers import pending
+from connectors.iot_mqtt.worker import Worker
+from tests.connectors.iot_mqtt.child_steps import exits_on_first_batch
+from tests.connectors.iot_mqtt.duck_sink import duck_sink, rows
+from tests.connectors.iot_mqtt.test_worker import config, running, wait_for
+
+pytestmark = pytest.mark.services
+
+
+def test_every_landed_part_is_processed_once_in_the_child(system_broker, prefix, home, tmp_path,
+                                                          publisher_factory):
+    db = str(tmp_path / "crm.duckdb")
+    w = Worker(config(prefix, system_broker), home, InChild(partial(duck_sink, db)))
+    pub = publisher_factory(system_broker)
+    with running(w) as result:
+        assert w.child.proc is not None and w.child.proc.is_alive()
+        for i in range(60):
+            pub.publish(f"{prefix}/devices/d{i % 3}/telemetry", {"seq": i})
+        pub.wait()
+        wait_for(lambda: w.stats.acked == 60, what="60 acked")
+    stats = result["stats"]
+    assert stats.processed_rows == 60 and stats.processed_parts >= 1 and stats.process_failures == 0
+    assert not pending(home, "iot_mqtt", "telemetry", w.consumer)  # the stop waited for the last pass
+    assert w.child.proc is None and w.child.error is None  # ended cleanly
+    got = rows(db, "telemetry")
+    assert len(got) == len({r[0] for r in got}) == 60
+
+
+def test_a_failing_step_in_the_child_is_retried_while_landing_goes_on(system_broker, prefix, home, tmp_path,
+                                                                      publisher_factory):
+    db = str(tmp_path / "crm.duckdb")
+    holder = subprocess.Popen([sys.executable, "-c",
+                               f"import duckdb, time; c = duckdb.connect({db!r}); print('locked', flush=True);"
+                               " time.sleep(4)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"  # another process holds the DuckDB write lock
+    w = Worker(config(prefix, system_broker), home, InChild(partial(duck_sink, db)))
+    pub = publisher_factory(system_broker)
+    with running(w):
+        for i in range(40):
+            pub.publish(f"{prefix}/devices/d{i % 4}/telemetry", {"seq": i})
+        pub.wait()
+        wait_for(lambda: w.stats.acked == 40, what="40 landed and acked while the database is locked")
+        wait_for(lambda: (w.child.check(w.stats), w.stats.process_failures)[1] >= 1, what="a failed pass reported")
+        assert holder.poll() is None and pending(home, "iot_mqtt", "telemetry", w.consumer)
+        holder.wait(10)
+        wait_for(lambda: not pending(home, "iot_mqtt", "telemetry", w.consumer), timeout=40,
+                 what="the pending parts processed once the database is back")
+    got = rows(db, "telemetry")
+    assert len(got) == len({r[0] for r in got}) == 40
+
+
+def test_a_child_that_dies_stops_the_worker_loudly_and_its_parts_stay_pending(system_broker, prefix, home,
+                                                                              publisher_factory):
+    w = Worker(config(prefix, system_broker), home, InChild(partial(exits_on_first_batch, 7)))
+    stop, failure = threading.Event(), {}
+
+    def run():
+        try:
+            w.run(stop)
+        except RuntimeError as exc:
+            failure["error"] = str(exc)
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    assert w.connected.wait(60), "worker did not connect"
+    pub = publisher_factory(system_broker)
+    pub.publish(f"{prefix}/devices/d1/telemetry", {"seq": 1})
+    pub.wait()
+    th.join(60)
+    stop.set()
+    assert not th.is_alive()
+    assert "exit code 7" in failure["error"] and "landed parts stay pending" in failure["error"]
+    assert w.stats.acked == 1 and len(pending(home, "iot_mqtt", "telemetry", w.consumer)) == 1
