@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -44,6 +44,7 @@ EVENTS_STREAM = "sparkplug_events"
 TIME_FIELDS = ("timestamp", "ts", "time", "event_time")
 _ONLINE = {"online", "up", "connected", "true", "1"}
 _OFFLINE = {"offline", "down", "disconnected", "lost", "false", "0"}
+_EPOCH, _MS = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(milliseconds=1)
 
 
 class Message(NamedTuple):
@@ -76,9 +77,11 @@ def _event_ms(value: Any) -> int:
         return int(value) if value > 1e11 else int(value * 1000)  # epoch ms, else epoch seconds
     if isinstance(value, str):
         try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             pass
+        else:  # exact milliseconds, rounded down (no float): the same as the batch path's (json_batch._ms)
+            return (when.astimezone() - _EPOCH) // _MS if when.tzinfo is None else (when - _EPOCH) // _MS
     raise SkippableError(f"bad event time {value!r}")
 
 

@@ -32,8 +32,20 @@ TIME_FIELDS = ("timestamp", "ts", "time", "event_time")
 
 
 def _ms(col: pa.ChunkedArray) -> pa.Array | None:
-    """A time column as epoch ms (int64): numbers (ms if > 1e11, else seconds) or timestamps."""
+    """A time column as epoch ms (int64): numbers (ms if > 1e11, else seconds), timestamps, or ISO 8601 text
+    with a zone offset (``Z``, ``+01:00``; Arrow's reader already gives zone-less ISO text as timestamps); None
+    for anything else (the message-by-message path quarantines a bad value).
+
+    >>> _ms(pa.chunked_array([["2026-12-03T12:00:00.9999+01:00", None]])).to_pylist()
+    [1796295600999, None]
+    """
     t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        try:
+            us = col.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        return _floor_div(us, 1000)
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         f = col.cast(pa.float64())
         return pc.if_else(pc.greater(f, 1e11), f, pc.multiply(f, 1000.0)).cast(pa.int64(), safe=False)
@@ -42,6 +54,12 @@ def _ms(col: pa.ChunkedArray) -> pa.Array | None:
     if pa.types.is_null(t):
         return pa.nulls(len(col), pa.int64())
     return None
+
+
+def _floor_div(values: pa.ChunkedArray, by: int) -> pa.ChunkedArray:
+    """Integer division rounding down (``pc.divide`` truncates toward zero: wrong before 1970)."""
+    q = pc.divide(values, by)
+    return pc.if_else(pc.greater(pc.multiply(q, by), values), pc.subtract(q, 1), q)
 
 
 def _has_empty_struct(t: pa.DataType) -> bool:

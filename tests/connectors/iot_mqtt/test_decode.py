@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from connectors.base.source import REJECTED_SCHEMA
 from connectors.iot_mqtt.config import MqttConfig
 from connectors.iot_mqtt.decode import Message, decode_batch
+from connectors.iot_mqtt.json_batch import json_table
 from connectors.iot_mqtt.sparkplug.payload import encode_payload
 from connectors.iot_mqtt.sparkplug.tracker import Tracker
 
@@ -91,3 +92,26 @@ def test_payload_fields_become_columns_nested_stay_nested_clashes_are_prefixed()
         assert t.column("device_id").to_pylist() == ["d9", "d9"]  # from the topic
         assert t.column("payload_device_id").to_pylist() == ["o", None]
         assert t.column("probe").to_pylist() == [{"t": 1.5}, {"t": 2.5}]
+
+
+def test_iso_event_times_with_a_zone_take_the_batch_path_and_match_the_message_by_message_one(monkeypatch):
+    """ISO 8601 text with ``Z`` or an offset is parsed by Arrow for the whole batch; the result equals what the
+    per-message path gives (exact milliseconds, rounded down). A batch with a bad time goes message by message."""
+    import connectors.iot_mqtt.decode as decode
+
+    times = ["2026-11-24T08:00:00Z", "2026-11-24T09:00:00.9999+01:00", "1969-12-31T23:59:59.9995Z", None]
+    msgs = [m(f"devices/d{i}/telemetry", {"temp": i, "at": t}, mid=i, at=1_700_000_000_000 + i)
+            for i, t in enumerate(times)]
+    taken = []
+    real = decode.json_table
+    monkeypatch.setattr(decode, "json_table", lambda *a: taken.append(real(*a)) or taken[-1])
+    fast = decode_batch(msgs, CFG, Tracker()).tables["telemetry"]
+    assert taken and taken[0] is not None  # the batch path took them
+    monkeypatch.setattr(decode, "json_table", lambda *a: None)
+    slow = decode_batch(msgs, CFG, Tracker()).tables["telemetry"]
+    assert fast.equals(slow)
+    assert [t.timestamp() * 1000 for t in fast.column("event_time").to_pylist()] == [
+        1_795_507_200_000, 1_795_507_200_999, -1, 1_700_000_000_003]  # the last: no time, so received time
+    bad = [m("devices/d1/telemetry", {"temp": 1, "at": "2026-11-24T08:00:00+01:00"}),
+           m("devices/d2/telemetry", {"temp": 2, "at": "yesterday"})]
+    assert json_table(CFG.topics[2], [(x, "h") for x in bad]) is None  # message by message: it quarantines one
