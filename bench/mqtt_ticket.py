@@ -4,8 +4,9 @@ One run per configuration (lineage on, lineage off; ``--dlt-baseline`` adds the 
 through dlt only), each with a fresh WEFTLINE_HOME and MQTT session:
 
 - a Mosquitto started here (``connectors.iot_mqtt.broker.start_broker``);
-- the ``iot_fleet`` integration's stream worker in this process (``Worker`` + the runner's
-  ``stream_processor``, the code behind ``weftline stream iot_fleet``);
+- the ``iot_fleet`` integration's stream worker as ``weftline stream iot_fleet`` runs it: landing + ack in
+  this process, the runner's ``stream_processor`` in the worker's child process (ADR 0286; the stage
+  timings are taken there); ``--thread``: on the worker's processing thread instead (ADR 0285);
 - a publisher process sends device status events at ``--rate``/s for ``--seconds`` s, round
   robin over ``--devices`` devices; ``--offline`` of them report "offline" at random moments
   and then stay silent. Event times run on a simulated clock (``--speed`` × the wall clock,
@@ -171,10 +172,35 @@ def instrument(t: Timings, lineage: bool):
     return undo
 
 
+def child_processor(mappings: str, home_root: str, lineage: bool, out_path: str):
+    """The processing process's step (``weftline stream``'s child, ADR 0286) with the stage timings of this
+    module; after each pass the timings so far are written to ``out_path`` for the parent to read."""
+    from weftline.runner import stream_processor_of
+
+    t = Timings()
+    instrument(t, lineage)
+    inner = stream_processor_of("iot_fleet", mappings, home_root)
+
+    def process(tables):
+        out = inner(tables)
+        tmp = Path(out_path + ".tmp")
+        tmp.write_text(json.dumps({"committed": t.committed, "load_path": t.load_path, "stage": t.stage}))
+        tmp.replace(out_path)
+        return out
+
+    process.close = inner.close
+    return process
+
+
 # --- one run ---------------------------------------------------------------------------
 
-def run_once(a, lineage: bool, dlt_only: bool, keep_open: bool = False) -> dict:
+def run_once(a, lineage: bool, dlt_only: bool, keep_open: bool = False, thread: bool = False) -> dict:
+    """One run: the worker as ``weftline stream`` runs it (processing in its child process), or with
+    ``thread`` the embedded mode (a function on the worker's processing thread, ADR 0285)."""
+    from functools import partial
+
     from connectors.base.home import Home
+    from connectors.iot_mqtt.child import InChild
     from connectors.integration import load_integration
     from connectors.iot_mqtt.broker import start_broker
     from connectors.iot_mqtt.config import MqttConfig
@@ -192,7 +218,8 @@ def run_once(a, lineage: bool, dlt_only: bool, keep_open: bool = False) -> dict:
     os.environ["WEFTLINE_MQTT_PORT"] = str(broker.port)
     os.environ["WEFTLINE_MQTT_CLIENT_ID"] = f"bench-ticket-{uuid.uuid4().hex[:6]}"
     t = Timings()
-    undo = instrument(t, lineage)
+    undo = instrument(t, lineage) if thread else (lambda: None)
+    timings_path = root / "child-timings.json"
     kept = None
     if keep_open:  # what a runner hook would do: one destination (one connection) for the worker's life
         import connectors.crm as crm
@@ -203,7 +230,8 @@ def run_once(a, lineage: bool, dlt_only: bool, keep_open: bool = False) -> dict:
         crm.open_destination = lambda home, url=None: kept
     try:
         integ = load_integration("iot_fleet", REPO / "mappings", home=home)
-        process = stream_processor(integ, home)
+        process = stream_processor(integ, home) if thread else \
+            InChild(partial(child_processor, str(REPO / "mappings"), str(root), lineage, str(timings_path)))
         cfg_dict = dict(integ.config)
         if a.max_ms:
             cfg_dict["batch"] = {**cfg_dict.get("batch", {}), "max_ms": a.max_ms}
@@ -239,7 +267,14 @@ def run_once(a, lineage: bool, dlt_only: bool, keep_open: bool = False) -> dict:
         time.sleep(1.0)  # the last micro-batch is processed
         stop.set()
         th.join(60)
-        process.close()  # the runner's stream processor keeps its destination open until the worker stops
+        if thread:
+            process.close()  # the runner's stream processor keeps its destination open until the worker stops
+        else:  # the child's stage timings (it has ended: the stop waited for its last pass)
+            got = json.loads(timings_path.read_text())
+            t.committed.update(got["committed"])
+            t.load_path.update(got["load_path"])
+            for k, v in got["stage"].items():
+                t.stage[k].extend(v)
     finally:
         undo()
         broker.stop()
@@ -321,10 +356,14 @@ def main() -> None:
     ap.add_argument("--dlt-baseline", action="store_true", help="also run with the CRM loaded through dlt only")
     ap.add_argument("--only", choices=["on", "off"], help="only the lineage-on or lineage-off run")
     ap.add_argument("--keep-open", action="store_true",
-                    help="also run with one kept DuckDB connection for the worker's life (keep_open=True)")
+                    help="also run with one kept DuckDB connection for the worker's life (keep_open=True; with --thread)")
+    ap.add_argument("--thread", action="store_true",
+                    help="the embedded mode: processing on the worker's thread (ADR 0285), not in its child process")
     a = ap.parse_args()
     runs = [("lineage on, DuckDB fast path", True, False, False),
             ("lineage off, DuckDB fast path", False, False, False)]
+    if a.keep_open and not a.thread:
+        ap.error("--keep-open needs --thread (the child process keeps its connection anyway)")
     if a.keep_open:
         runs += [("lineage on, fast path, kept connection", True, False, True),
                  ("lineage off, fast path, kept connection", False, False, True)]
@@ -332,10 +371,11 @@ def main() -> None:
         runs = [r for r in runs if r[1] == (a.only == "on")]
     if a.dlt_baseline:
         runs.append(("lineage on, DuckDB through dlt only (before)", True, True, False))
-    print(f"iot_fleet stream worker, Mosquitto, QoS 1, {a.rate} events/s for {a.seconds:.0f} s, "
+    mode = "processing on its thread (--thread)" if a.thread else "processing in its child process"
+    print(f"iot_fleet stream worker ({mode}), Mosquitto, QoS 1, {a.rate} events/s for {a.seconds:.0f} s, "
           f"{a.devices} devices ({a.offline} drop off), event clock x{a.speed:.0f}; 2-core shared machine")
     for name, lineage, dlt_only, keep_open in runs:
-        report(name, run_once(a, lineage, dlt_only, keep_open))
+        report(name, run_once(a, lineage, dlt_only, keep_open, a.thread))
 
 
 if __name__ == "__main__":
