@@ -58,7 +58,8 @@ class InChild:
         self._reports, child_end = ctx.Pipe(duplex=False)
         self.error = None
         self.proc = ctx.Process(target=_main, name=f"iot_mqtt-process-{consumer}", daemon=True,
-                                args=(self.factory, str(home.root), consumer, streams, wake_r, child_end))
+                                args=(self.factory, str(home.root), consumer, streams, wake_r, child_end,
+                                      logging.getLogger().getEffectiveLevel()))
         self.proc.start()
         wake_r.close()  # the child has its own copies of both ends it uses
         child_end.close()
@@ -134,10 +135,12 @@ def consumer_lock_path(home: Home, consumer: str) -> Path:
     return home.state / "consumers" / SYSTEM / f"{consumer}.lock"
 
 
-def _main(factory, home_root: str, consumer: str, streams: tuple[str, ...], wake, reports) -> None:
+def _main(factory, home_root: str, consumer: str, streams: tuple[str, ...], wake, reports,
+          log_level: int = logging.WARNING) -> None:
     """The child: lock the consumer, build ``process``, pass over what is pending, then one pass per wake-up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us after its last batch
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
     home = Home(home_root)
     lock_path = consumer_lock_path(home, consumer)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
