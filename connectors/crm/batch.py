@@ -20,7 +20,7 @@ connectors.errors.ConfigError: column names the destination would rename: 'Email
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -112,3 +112,21 @@ def prepare(
         return table, 0
     kept = keep_last(table, key)
     return kept, table.num_rows - kept.num_rows
+
+
+def create_table_sql(target: str, columns: pa.Schema, key: list[str],
+                     type_of: "Callable[[pa.DataType], str | None]") -> str | None:
+    """``CREATE TABLE IF NOT EXISTS`` with ``type_of(arrow type)`` per column (keys and non-nullable fields
+    NOT NULL, as dlt makes them), or None when ``type_of`` has no type for a column (dlt decides then).
+
+    >>> print(create_table_sql('"t"', pa.schema([("k", pa.string())]), ["k"], lambda t: "TEXT"))
+    CREATE TABLE IF NOT EXISTS "t" ("k" TEXT NOT NULL)
+    """
+    defs = []
+    for f in columns:
+        kind = type_of(f.type)
+        if kind is None:
+            return None
+        name = '"' + f.name.replace('"', '""') + '"'
+        defs.append(f"{name} {kind}" + (" NOT NULL" if f.name in key or not f.nullable else ""))
+    return f"CREATE TABLE IF NOT EXISTS {target} ({', '.join(defs)})"

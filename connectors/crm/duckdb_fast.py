@@ -37,6 +37,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.base.reserved import WriteDisposition
+from connectors.crm.batch import create_table_sql
 
 log = logging.getLogger(__name__)
 STAGE = "wl_fast_batch"
@@ -114,13 +115,7 @@ def create_sql(target: str, columns: pa.Schema, key: list[str]) -> str | None:
     >>> create_sql('"lead"', pa.schema([("k", pa.string()), ("x", pa.timestamp("ns"))]), ["k"]) is None
     True
     """
-    defs = []
-    for f in columns:
-        kind = _duck_type(f.type)
-        if kind is None:
-            return None
-        defs.append(f"{q(f.name)} {kind}" + (" NOT NULL" if f.name in key or not f.nullable else ""))
-    return f"CREATE TABLE IF NOT EXISTS {target} ({', '.join(defs)})"
+    return create_table_sql(target, columns, key, _duck_type)
 
 
 def create(con: Any, catalog: str, schema: str, entity: str, columns: pa.Schema, key: list[str]) -> bool:

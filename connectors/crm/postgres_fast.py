@@ -34,6 +34,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from connectors.base.reserved import WriteDisposition
+from connectors.crm.batch import create_table_sql
 
 log = logging.getLogger(__name__)
 STAGE = "wl_stage"
@@ -108,13 +109,7 @@ def create_sql(schema: str, entity: str, columns: pa.Schema, key: list[str]) -> 
     >>> create_sql("crm", "lead", pa.schema([("k", pa.string()), ("x", pa.null())]), ["k"]) is None
     True
     """
-    defs = []
-    for f in columns:
-        kind = _pg_type(f.type)
-        if kind is None:
-            return None
-        defs.append(f"{q(f.name)} {kind}" + (" NOT NULL" if f.name in key or not f.nullable else ""))
-    return f"CREATE TABLE IF NOT EXISTS {q(schema)}.{q(entity)} ({', '.join(defs)})"
+    return create_table_sql(f"{q(schema)}.{q(entity)}", columns, key, _pg_type)
 
 
 def create(con: Any, schema: str, entity: str, columns: pa.Schema, key: list[str]) -> bool:

@@ -5,6 +5,9 @@ makes it fail for real)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import duckdb
 import pyarrow as pa
 
@@ -36,3 +39,11 @@ def rows(path: str, stream: str | None = None) -> list[tuple]:
         return con.execute(q, {"s": stream} if stream else {}).fetchall()
     finally:
         con.close()
+
+
+def hold_write_lock(path: str, seconds: float = 4) -> subprocess.Popen:
+    """Another process holding the DuckDB file's write lock for ``seconds`` (returns once it holds it)."""
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({path!r});"
+                               f" print('locked', flush=True); time.sleep({seconds})"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder

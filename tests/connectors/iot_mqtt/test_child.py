@@ -1,11 +1,10 @@
 """The stream worker with its processing passes in a child process (connectors/iot_mqtt/child.py,
-docs/adr/0286) against the real Mosquitto: every landed part processed once, a failing step retried
-while landing goes on, a child that dies stops the worker loudly with its parts still pending."""
+docs/adr/0286) against the real Mosquitto: every landed part processed once, a child that dies stops the
+worker loudly with its parts still pending (a failing step retried while landing goes on: test_worker.py,
+in both modes)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from functools import partial
 
@@ -38,29 +37,6 @@ def test_every_landed_part_is_processed_once_in_the_child(system_broker, prefix,
     assert w.child.proc is None and w.child.error is None  # ended cleanly
     got = rows(db, "telemetry")
     assert len(got) == len({r[0] for r in got}) == 60
-
-
-def test_a_failing_step_in_the_child_is_retried_while_landing_goes_on(system_broker, prefix, home, tmp_path,
-                                                                      publisher_factory):
-    db = str(tmp_path / "crm.duckdb")
-    holder = subprocess.Popen([sys.executable, "-c",
-                               f"import duckdb, time; c = duckdb.connect({db!r}); print('locked', flush=True);"
-                               " time.sleep(4)"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"  # another process holds the DuckDB write lock
-    w = Worker(config(prefix, system_broker), home, InChild(partial(duck_sink, db)))
-    pub = publisher_factory(system_broker)
-    with running(w):
-        for i in range(40):
-            pub.publish(f"{prefix}/devices/d{i % 4}/telemetry", {"seq": i})
-        pub.wait()
-        wait_for(lambda: w.stats.acked == 40, what="40 landed and acked while the database is locked")
-        wait_for(lambda: (w.child.check(w.stats), w.stats.process_failures)[1] >= 1, what="a failed pass reported")
-        assert holder.poll() is None and pending(home, "iot_mqtt", "telemetry", w.consumer)
-        holder.wait(10)
-        wait_for(lambda: not pending(home, "iot_mqtt", "telemetry", w.consumer), timeout=40,
-                 what="the pending parts processed once the database is back")
-    got = rows(db, "telemetry")
-    assert len(got) == len({r[0] for r in got}) == 40
 
 
 def test_a_child_that_dies_stops_the_worker_loudly_and_its_parts_stay_pending(system_broker, prefix, home,

@@ -4,20 +4,20 @@ persistent sessions, a failing downstream that resumes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
+from functools import partial
 
 import pyarrow.parquet as pq
 import pytest
 
+from connectors.iot_mqtt.child import InChild
 from connectors.iot_mqtt.config import MqttConfig
 from connectors.iot_mqtt.consumers import pending
 from connectors.iot_mqtt.sparkplug.payload import encode_payload
 from connectors.iot_mqtt.worker import Worker
-from tests.connectors.iot_mqtt.duck_sink import duck_sink, rows
+from tests.connectors.iot_mqtt.duck_sink import duck_sink, hold_write_lock, rows
 
 pytestmark = pytest.mark.services
 
@@ -153,14 +153,15 @@ def test_mqtt311_persistent_session_keeps_messages_published_while_offline(syste
         wait_for(lambda: second.stats.acked == 30, what="30 queued messages")
 
 
+@pytest.mark.parametrize("mode", ["thread", "child"])
 def test_downstream_failure_keeps_parts_pending_and_resumes(system_broker, prefix, home, tmp_path,
-                                                           publisher_factory):
+                                                           publisher_factory, mode):
+    """The step fails while another process holds the database; landing and acking go on, the parts stay
+    pending and are processed once it is free — on the worker's thread and in its child process alike."""
     db = str(tmp_path / "crm.duckdb")
-    holder = subprocess.Popen([sys.executable, "-c",
-                               f"import duckdb, time; c = duckdb.connect({db!r}); print('locked', flush=True);"
-                               " time.sleep(4)"], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"  # another process holds the DuckDB write lock
-    w = Worker(config(prefix, system_broker), home, duck_sink(db))
+    holder = hold_write_lock(db)  # another process holds the DuckDB write lock
+    step = duck_sink(db) if mode == "thread" else InChild(partial(duck_sink, db))
+    w = Worker(config(prefix, system_broker), home, step)
     pub = publisher_factory(system_broker)
     with running(w):
         for i in range(40):
