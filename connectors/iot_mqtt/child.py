@@ -48,7 +48,8 @@ class InChild:
         self._reports = None
         self._counts = (0, 0, 0)  # the child's (parts, rows, failures) last reported
 
-    def start(self, home: Home, consumer: str, streams: tuple[str, ...], stats: Stats) -> None:
+    def start(self, home: Home, consumer: str, streams: tuple[str, ...], stats: Stats,
+              load_parts: int | None = None) -> None:
         """Spawn the child and wait until it is ready (its pass over what landed before is done)."""
         ctx = mp.get_context("spawn")  # never fork: paho's and our own threads may hold locks
         # Connections (not bare os.pipe() ends): spawn hands only these to the child; the wake-ups are raw bytes
@@ -59,7 +60,7 @@ class InChild:
         self.error = None
         self.proc = ctx.Process(target=_main, name=f"iot_mqtt-process-{consumer}", daemon=True,
                                 args=(self.factory, str(home.root), consumer, streams, wake_r, child_end,
-                                      logging.getLogger().getEffectiveLevel()))
+                                      logging.getLogger().getEffectiveLevel(), load_parts))
         self.proc.start()
         wake_r.close()  # the child has its own copies of both ends it uses
         child_end.close()
@@ -136,7 +137,7 @@ def consumer_lock_path(home: Home, consumer: str) -> Path:
 
 
 def _main(factory, home_root: str, consumer: str, streams: tuple[str, ...], wake, reports,
-          log_level: int = logging.WARNING) -> None:
+          log_level: int = logging.WARNING, load_parts: int | None = None) -> None:
     """The child: lock the consumer, build ``process``, pass over what is pending, then one pass per wake-up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us after its last batch
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -147,7 +148,7 @@ def _main(factory, home_root: str, consumer: str, streams: tuple[str, ...], wake
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         process = factory()
-        passes = Passes(home, consumer, streams, process)
+        passes = Passes(home, consumer, streams, process, load_parts=load_parts)
         try:
             passes.run(force=True)  # parts landed before a crash
             _report(reports, passes.stats)

@@ -19,6 +19,7 @@ Parts of one load are written in order by one writer, so "parts done" is a count
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,28 +53,41 @@ def _part_no(path: Path) -> int:
     return int(path.stem.split("-")[1])
 
 
-def pending(home: Home, system: str, stream: str, consumer: str) -> list[tuple[str, Path]]:
-    """Landed parts this consumer has not processed yet, oldest load first, parts in order."""
+def pending(home: Home, system: str, stream: str, consumer: str,
+            load_parts: int | None = None) -> list[tuple[str, Path]]:
+    """Landed parts this consumer has not processed yet, oldest load first, parts in order.
+
+    ``load_parts``: the most parts the writer puts in one load (the stream worker's ``parts_per_load``);
+    a load this consumer has done that many parts of is complete and its folder is not listed again, so a
+    pass costs the same after a day of loads as after a minute (only loads cut short by a stop or a crash
+    are listed each time: one per restart at most).
+    """
     done = offsets(home, system, stream, consumer)
     root = home.landing / system / stream
-    if not root.is_dir():
+    try:
+        with os.scandir(root) as it:
+            loads = sorted(e.name for e in it if e.is_dir())
+    except FileNotFoundError:
         return []
     out = []
-    for load in sorted(p for p in root.iterdir() if p.is_dir()):
-        n = done.get(load.name, 0)
-        out += [(load.name, p) for p in sorted(load.glob("part-*.parquet")) if _part_no(p) >= n]
+    for name in loads:
+        n = done.get(name, 0)
+        if load_parts is not None and n >= load_parts:
+            continue
+        out += [(name, p) for p in sorted((root / name).glob("part-*.parquet")) if _part_no(p) >= n]
     return out
 
 
 def drain(home: Home, system: str, stream: str, consumer: str,
-          written: dict[Path, pa.Table] | None = None) -> Iterator[tuple[str, Path, pa.Table]]:
+          written: dict[Path, pa.Table] | None = None,
+          load_parts: int | None = None) -> Iterator[tuple[str, Path, pa.Table]]:
     """Yield ``(load_id, part_path, table)`` for each unprocessed part; call :func:`mark_done` after each.
 
     ``written``: tables this process has just landed, by part path (the stream worker's hand-off); a pending
     part found there is taken from it (and removed) instead of being read back. Which parts are pending is
-    still decided by the files and the cursor.
+    still decided by the files and the cursor. ``load_parts``: see :func:`pending`.
     """
-    for load_id, path in pending(home, system, stream, consumer):
+    for load_id, path in pending(home, system, stream, consumer, load_parts):
         table = written.pop(path, None) if written is not None else None
         yield load_id, path, table if table is not None else pq.read_table(path)
 

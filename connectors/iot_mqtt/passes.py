@@ -48,8 +48,10 @@ class Passes:
     """Not safe to run twice at once: one thread (or one process, :mod:`connectors.iot_mqtt.child`) runs them."""
 
     def __init__(self, home: Home, consumer: str, streams: tuple[str, ...], process: Process,
-                 stats: Stats | None = None, written: dict[Path, pa.Table] | None = None):
+                 stats: Stats | None = None, written: dict[Path, pa.Table] | None = None,
+                 load_parts: int | None = None):
         self.home, self.consumer, self.streams, self.process = home, consumer, streams, process
+        self.load_parts = load_parts  # the writer's parts_per_load: complete loads are not listed again
         self.stats = stats if stats is not None else Stats()
         self.written = written  # part path -> the table just landed there (a hand-off on the same process)
         self.dirty = threading.Event()  # something landed (or failed) since the last pass
@@ -64,7 +66,8 @@ class Passes:
         self.dirty.clear()  # before draining: a part landed from now on sets it again
         self.busy.set()
         try:
-            pending = {s: list(drain(self.home, SYSTEM, s, self.consumer, self.written)) for s in self.streams}
+            pending = {s: list(drain(self.home, SYSTEM, s, self.consumer, self.written, self.load_parts))
+                       for s in self.streams}
             pending = {s: parts for s, parts in pending.items() if parts}
             if not pending:
                 return 0

@@ -62,7 +62,7 @@ class Worker:
         self._generation = 0
         self.refused: str | None = None  # the broker's reason when it refused our CONNECT
         self._written: dict = {}  # part path -> the table just landed there, for the processing thread
-        self.passes = Passes(home, consumer, self.streams, self.process, self.stats, self._written)
+        self.passes = Passes(home, consumer, self.streams, self.process, self.stats, self._written, cfg.parts_per_load)
         self._dirty, self._busy = self.passes.dirty, self.passes.busy  # landed since the last pass / in a pass
         self._closing = threading.Event()  # the processing thread: do a last pass and end
         self.processor_error: BaseException | None = None  # what ended the processing thread, if anything
@@ -201,7 +201,7 @@ class Worker:
     def run(self, stop: threading.Event, connect_timeout: float = 30.0) -> Stats:
         """Run until ``stop`` is set; then finish the current batch, ack, process, disconnect."""
         if self.child is not None:  # it passes over the parts landed before a crash, then is ready
-            self.child.start(self.home, self.consumer, self.streams, self.stats)
+            self.child.start(self.home, self.consumer, self.streams, self.stats, self.cfg.parts_per_load)
         try:
             self.process_pending(force=True)  # parts landed before a crash
             connect(self.client, self.cfg)
