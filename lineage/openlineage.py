@@ -34,6 +34,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -181,16 +182,22 @@ def _inputs(specs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def _declared_fields(connector: str, stream: str) -> list[dict[str, str]]:
     """Top-level fields of ``schemas/sources/<connector>.<stream>.json``, when the connector declares them."""
+    return [dict(f) for f in _schema_fields(connector, stream)]
+
+
+@lru_cache(maxsize=256)
+def _schema_fields(connector: str, stream: str) -> tuple[dict[str, str], ...]:
+    """Read once per process: the schema files ship with the code (a stream worker emits two events per batch)."""
     path = SOURCE_SCHEMAS / f"{connector}.{stream}.json"
     if not path.exists():
-        return []
+        return ()
     props = json.loads(path.read_text()).get("properties", {})
     out = []
     for name, prop in props.items():
         t = prop.get("type", "")
         t = "|".join(x for x in t if x != "null") if isinstance(t, list) else t
         out.append({"name": name, "type": t} if t else {"name": name})
-    return out
+    return tuple(out)
 
 
 def _schema_facet(fields: list[dict[str, str]]) -> dict[str, Any]:
