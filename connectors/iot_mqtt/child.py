@@ -11,7 +11,8 @@ Lifecycle: :meth:`InChild.start` spawns the child, which takes the consumer's lo
 (``state/consumers/<system>/<consumer>.lock``: a second processor of the same consumer, e.g. the
 child of a killed worker still finishing its pass, waits for it), builds the process function from
 a picklable ``factory``, runs one forced pass over what landed before (a crash) and then says it is
-ready. :meth:`InChild.stop` asks for a last pass and waits. The child ignores SIGINT/SIGTERM (the
+ready (a factory that fails — e.g. a broken spec — is raised by :meth:`InChild.start` in the worker,
+which then never subscribes). :meth:`InChild.stop` asks for a last pass and waits. The child ignores SIGINT/SIGTERM (the
 parent finishes its batch first, then stops it); when the parent dies (``kill -9``) the pipe closes,
 and the child makes its last pass and exits. A child that dies is reported by :meth:`InChild.check`,
 and the worker stops loudly, as when its processing thread fails.
@@ -77,6 +78,9 @@ class InChild:
                 return
             if msg[0] == "ready":
                 return
+            if msg[0] == "failed_start":  # e.g. a broken spec: the worker stops before it subscribes
+                self.stop(stats)
+                raise msg[1]
             self._take(msg, stats)
 
     def notify(self) -> None:
@@ -147,7 +151,11 @@ def _main(factory, home_root: str, consumer: str, streams: tuple[str, ...], wake
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        process = factory()
+        try:
+            process = factory()
+        except Exception as exc:  # the parent raises it (a config error stays one); the worker never subscribes
+            reports.send(("failed_start", _picklable(exc)))
+            return
         passes = Passes(home, consumer, streams, process, load_parts=load_parts)
         try:
             passes.run(force=True)  # parts landed before a crash
@@ -162,6 +170,17 @@ def _main(factory, home_root: str, consumer: str, streams: tuple[str, ...], wake
             raise
         finally:
             getattr(process, "close", lambda: None)()
+
+
+def _picklable(exc: Exception) -> Exception:
+    """``exc`` if it survives pickling (our errors do), else a RuntimeError with its text."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _serve(passes: Passes, wake_r: int, reports) -> None:

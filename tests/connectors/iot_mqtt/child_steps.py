@@ -12,3 +12,10 @@ def exits_on_first_batch(code: int):
         os._exit(code)
 
     return process
+
+
+def fails_to_start(message: str):
+    """A factory whose processing step cannot be built (as a broken spec would be)."""
+    from connectors.errors import ConfigError
+
+    raise ConfigError(message)

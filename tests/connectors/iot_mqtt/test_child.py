@@ -13,7 +13,7 @@ import pytest
 from connectors.iot_mqtt.child import InChild
 from connectors.iot_mqtt.consumers import pending
 from connectors.iot_mqtt.worker import Worker
-from tests.connectors.iot_mqtt.child_steps import exits_on_first_batch
+from tests.connectors.iot_mqtt.child_steps import exits_on_first_batch, fails_to_start
 from tests.connectors.iot_mqtt.duck_sink import duck_sink, rows
 from tests.connectors.iot_mqtt.test_worker import config, running, wait_for
 
@@ -61,3 +61,14 @@ def test_a_child_that_dies_stops_the_worker_loudly_and_its_parts_stay_pending(sy
     assert not th.is_alive()
     assert "exit code 7" in failure["error"] and "landed parts stay pending" in failure["error"]
     assert w.stats.acked == 1 and len(pending(home, "iot_mqtt", "telemetry", w.consumer)) == 1
+
+
+def test_a_step_that_cannot_start_is_raised_before_the_worker_subscribes(home):
+    """No broker is needed: the error (here a config error, as from a broken spec) comes from the child before
+    the worker connects, with its own type and text."""
+    from connectors.errors import ConfigError
+
+    w = Worker(config("never", 1), home, InChild(partial(fails_to_start, "spec x: unknown function")))
+    with pytest.raises(ConfigError, match="spec x: unknown function"):
+        w.run(threading.Event())
+    assert not w.connected.is_set() and w.child.proc is None

@@ -136,3 +136,21 @@ def test_stream_maps_loads_and_opens_a_ticket_in_its_processing_process(system_b
     assert tickets == [(dev, "device_fault_spike", "open", 3)]  # opened at the third fault (min_count 3)
     report = verify(open_store(Home(home)))
     assert report.ok and report.segments >= 2  # each pass's lineage, chained
+
+
+def test_stream_with_a_broken_spec_exits_2_naming_it_before_it_subscribes(tmp_path):
+    """The processing process compiles the specs; a broken one stops `weftline stream` with exit code 2 and
+    the spec's error — no broker is contacted (port 1 would refuse)."""
+    import shutil
+
+    mdir = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", mdir)
+    spec = mdir / "device_fault_spike_ticket.yaml"
+    spec.write_text(spec.read_text().replace("expr: \"'device_fault_spike'\"", "expr: \"nosuchfunction(device_id)\""))
+    env = {**os.environ, "WEFTLINE_MQTT_PORT": "1", "WEFTLINE_MQTT_CLIENT_ID": f"wl-{uuid.uuid4().hex[:8]}"}
+    p = _cli(["iot_fleet", "--mappings-dir", str(mdir), "--home", str(tmp_path / "home")], env)
+    out, errs = p.communicate(timeout=120)
+    assert p.returncode == 2, errs[-2000:]
+    said = errs.replace("\n", "")  # the console wraps long lines
+    assert "device_fault_spike_ticket.yaml:21: unknown function 'nosuchfunction'" in said
+    assert "refused" not in said and not (tmp_path / "home" / "landing").exists()
