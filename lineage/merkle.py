@@ -82,9 +82,10 @@ class HexTarget:
 
 
 def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
-                   targets: dict[int, HexTarget] | None = None) -> None:
+                   targets: dict[int, HexTarget] | None = None, use_ni: bool = True) -> None:
     """The C loop over one batch's Arrow buffers (lineage/sha256_bulk.c) into ``out``: the bytes of
-    :func:`canonical_sql`; the columns of ``targets`` (by index) also decoded from hex, rows from ``start``."""
+    :func:`canonical_sql`; the columns of ``targets`` (by index) also decoded from hex, rows from ``start``.
+    ``use_ni=False``: OpenSSL instead of the CPU's SHA instructions (the same leaves; for the tests)."""
     cols = (native.Column * batch.num_columns)()
     for i, (c, arr) in enumerate(zip(cols, batch.columns)):
         bufs = arr.buffers()
@@ -101,7 +102,7 @@ def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
             c.offsets = dbufs[1].address + 4 * d.offset
         else:  # int64 and timestamp[us]: 8-byte integers
             c.kind, c.offsets, c.data = 1, None, _address(bufs[1])
-    if lib.leaf_hashes(cols, batch.num_columns, batch.num_rows, out.ctypes.data) != 0:
+    if lib.leaf_hashes_with(cols, batch.num_columns, batch.num_rows, out.ctypes.data, int(use_ni)) != 0:
         raise ValueError("unexpected column type for the C leaf hashes")
     for i, t in (targets or {}).items():
         t.bad = t.bad or bool(cols[i].hex_bad)

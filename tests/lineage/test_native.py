@@ -167,3 +167,18 @@ def test_node_hashes_with_the_sha_instructions_equal_openssl_and_hashlib(lib, m)
     lib.node_hashes_with(pairs.ctypes.data, m, plain_.ctypes.data, 0)  # OpenSSL
     assert np.array_equal(fast, plain_)
     assert [r.tobytes() for r in fast] == [hashlib.sha256(b"\x01" + p.tobytes()).digest() for p in pairs]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10])  # odd counts end with a lone row; "x" * 5000 is over the row buffer
+def test_leaves_on_the_sha_instructions_equal_openssl_and_hashlib(lib, n):
+    from lineage.merkle import _native_leaves
+
+    reasons = ["", "x" * 5000, "a" * 55, None, "b" * 56, "ü" * 40, "c" * 119, "x" * 5000, "d", "e" * 64][:n]
+    t = build(n, "quarantined", record_id=pa.array([f"{i:032x}" for i in range(n)]), reason=pa.array(reasons),
+              load_id="L1", at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    batch = t.to_batches()[0]
+    fast, slow = np.empty((n, 32), np.uint8), np.empty((n, 32), np.uint8)
+    _native_leaves(lib, batch, fast)  # SHA-NI, two rows at a time, when the CPU has it
+    _native_leaves(lib, batch, slow, use_ni=False)  # OpenSSL, one row at a time
+    assert np.array_equal(fast, slow)
+    assert np.array_equal(fast, duckdb_leaf_hashes(t))
