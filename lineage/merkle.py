@@ -151,24 +151,48 @@ def leaf_hashes(edges: pa.Table) -> np.ndarray:
     return hash_and_decode(edges)[0]
 
 
-def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, pa.ChunkedArray]]:
+class Scratch:
+    """Output buffers kept for the next segment a thread hashes: a fresh buffer costs its page faults (and
+    the kernel zeroing its pages) every time, ~1 ms per MB on the bench machine, more than the hashing of
+    the ids it holds. Whoever passes one to :func:`hash_and_decode` must be done with the results before
+    passing it again (``lineage.segment_put.put_segment`` is: both files are written when it returns).
+
+    >>> s = Scratch(); a = s.take("leaves", 64); b = s.take("leaves", 32)
+    >>> a.base is b.base or a.base is b, len(b)
+    (True, 32)
+    """
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def take(self, key: str, nbytes: int) -> np.ndarray:
+        buf = self._bufs.get(key)
+        if buf is None or len(buf) < nbytes:
+            buf = self._bufs[key] = np.empty(nbytes, np.uint8)
+        return buf[:nbytes]
+
+
+def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...] = (),
+                    scratch: Scratch | None = None) -> tuple[np.ndarray, dict[str, pa.ChunkedArray]]:
     """:func:`leaf_hashes`, and the ``hex_columns`` whose every value is lower-case hex of one even width as
     ``fixed_size_binary`` (decoded by the C loop while it reads them for the leaves; docs/adr/0110).
 
     A column missing from the dict (not hex, mixed widths, all null, or no C loop) is left to the caller.
+    ``scratch``: the results are written into its buffers (see :class:`Scratch`) instead of fresh ones.
     """
     edges = conform(edges)
     lib = native.load()
     if lib is None or not edges.num_rows:
         return duckdb_leaf_hashes(edges), {}
     n = edges.num_rows
-    out = np.empty((n, 32), np.uint8)
+    take = scratch.take if scratch is not None else (lambda key, nbytes: np.empty(nbytes, np.uint8))
+    out = take("leaves", n * 32).reshape(n, 32)
     targets = {}
     for name in hex_columns:
         i = edges.schema.get_field_index(name)
         width = _hex_width(edges.column(i)) if i >= 0 else None
         if width is not None:
-            targets[i] = HexTarget(width, np.empty(n * (width // 2), np.uint8))
+            targets[i] = HexTarget(width, take(name, n * (width // 2)))
     pieces = _pieces(edges)
     piece_targets = [{i: HexTarget(t.width, t.out) for i, t in targets.items()} for _ in pieces]
 
