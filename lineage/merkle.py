@@ -19,9 +19,11 @@ True
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -81,18 +83,55 @@ class HexTarget:
     bad: bool = False
 
 
+def _same_bytes(arr: pa.Array) -> bytes | None:
+    """A column's marker and value when they are the same in every row of the batch: all null → ``n``; a
+    one-entry dictionary without nulls (a constant, lineage.edges.CONST_TEXT) → ``v`` + the entry. Else None.
+
+    >>> _same_bytes(pa.nulls(3, pa.string())), _same_bytes(pa.array(["a", "a"])), _same_bytes(pa.array(["a"]).dictionary_encode())
+    (b'n', None, b'va')
+    """
+    if arr.null_count == len(arr):
+        return b"n"
+    if pa.types.is_dictionary(arr.type) and arr.null_count == 0 and len(arr.dictionary) == 1:
+        return b"v" + arr.dictionary[0].as_py().encode()
+    return None
+
+
 def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
                    targets: dict[int, HexTarget] | None = None, use_ni: bool = True) -> None:
     """The C loop over one batch's Arrow buffers (lineage/sha256_bulk.c) into ``out``: the bytes of
     :func:`canonical_sql`; the columns of ``targets`` (by index) also decoded from hex, rows from ``start``.
-    ``use_ni=False``: OpenSSL instead of the CPU's SHA instructions (the same leaves; for the tests)."""
-    cols = (native.Column * batch.num_columns)()
-    for i, (c, arr) in enumerate(zip(cols, batch.columns)):
+    ``use_ni=False``: OpenSSL instead of the CPU's SHA instructions (the same leaves; for the tests).
+
+    Neighbouring columns that are the same in every row (nulls, constants) are written out once, with their
+    separators, and copied into each row as one piece (``kind 3``) instead of being looked at row by row."""
+    targets = targets or {}
+    specs: list[tuple[str, Any]] = []  # ("bytes", rendered piece) or ("column", index)
+    for i, arr in enumerate(batch.columns):
+        same = None if i in targets else _same_bytes(arr)
+        if same is None:
+            specs.append(("column", i))
+            continue
+        sep = b"\x1f" if i else b""
+        if specs and specs[-1][0] == "bytes":
+            specs[-1] = ("bytes", specs[-1][1] + sep + same)
+        else:
+            specs.append(("bytes", sep + same))
+    cols = (native.Column * len(specs))()
+    keep, where = [], {}  # the rendered pieces stay alive during the call; original index → struct
+    for c, (what, v) in zip(cols, specs):
+        if what == "bytes":
+            piece = ctypes.create_string_buffer(v, len(v))
+            keep.append(piece)
+            c.kind, c.offset, c.data = 3, len(v), ctypes.addressof(piece)
+            continue
+        i, arr = v, batch.column(v)
+        where[i] = c
         bufs = arr.buffers()
         c.offset, c.validity = arr.offset, (_address(bufs[0]) if arr.null_count else None)
         if pa.types.is_string(arr.type):
             c.kind, c.offsets, c.data = 0, _address(bufs[1]), _address(bufs[2])
-            t = (targets or {}).get(i)
+            t = targets.get(i)
             if t is not None:
                 c.hex_out, c.hex_width = t.out[start * (t.width // 2):].ctypes.data, t.width
         elif pa.types.is_dictionary(arr.type):  # a constant text column (lineage.edges.CONST_TEXT)
@@ -102,10 +141,10 @@ def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
             c.offsets = dbufs[1].address + 4 * d.offset
         else:  # int64 and timestamp[us]: 8-byte integers
             c.kind, c.offsets, c.data = 1, None, _address(bufs[1])
-    if lib.leaf_hashes_with(cols, batch.num_columns, batch.num_rows, out.ctypes.data, int(use_ni)) != 0:
+    if lib.leaf_hashes_with(cols, len(specs), batch.num_rows, out.ctypes.data, int(use_ni)) != 0:
         raise ValueError("unexpected column type for the C leaf hashes")
-    for i, t in (targets or {}).items():
-        t.bad = t.bad or bool(cols[i].hex_bad)
+    for i, t in targets.items():
+        t.bad = t.bad or bool(where[i].hex_bad)
 
 
 def _pieces(edges: pa.Table) -> list[tuple[int, pa.RecordBatch]]:

@@ -19,8 +19,10 @@
 
 typedef struct {
     int64_t kind;            /* 0: utf8 with int32 offsets, 1: int64 (integers, timestamps in us),
-                                2: dictionary (int32 indices) over utf8 without nulls */
-    int64_t offset;          /* the Arrow array's offset (kind 2: of the indices) */
+                                2: dictionary (int32 indices) over utf8 without nulls,
+                                3: bytes that are the same in every row (columns that are null or one
+                                   constant, with their separators and markers, rendered by merkle.py) */
+    int64_t offset;          /* the Arrow array's offset (kind 2: of the indices; kind 3: the byte count) */
     const uint8_t *validity; /* null when no value is null */
     const int32_t *offsets;  /* kind 0; kind 2: the dictionary's offsets (its own offset already applied) */
     const uint8_t *data;     /* kind 0: the characters; kind 1: the int64 values; kind 2: the dictionary's */
@@ -148,6 +150,7 @@ static void row_bytes(stream *s, column *cols, int64_t ncols, int64_t i, int dec
     put(s, &zero, 1);
     for (int64_t k = 0; k < ncols; k++) {
         column *c = &cols[k];
+        if (c->kind == 3) { put(s, c->data, (size_t)c->offset); continue; }
         int64_t j = i + c->offset;
         if (c->validity && !((c->validity[j >> 3] >> (j & 7)) & 1)) {
             put_mark(s, k == 0, 'n');
@@ -182,7 +185,7 @@ static void leaf_openssl(column *cols, int64_t ncols, int64_t i, uint8_t *out, i
 
 static int columns_ok(column *cols, int64_t ncols) {
     for (int64_t k = 0; k < ncols; k++)
-        if (cols[k].kind < 0 || cols[k].kind > 2 || (cols[k].hex_out && (cols[k].kind != 0 || cols[k].hex_width <= 0)))
+        if (cols[k].kind < 0 || cols[k].kind > 3 || (cols[k].hex_out && (cols[k].kind != 0 || cols[k].hex_width <= 0)))
             return 0;
     return 1;
 }

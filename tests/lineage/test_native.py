@@ -182,3 +182,15 @@ def test_leaves_on_the_sha_instructions_equal_openssl_and_hashlib(lib, n):
     _native_leaves(lib, batch, slow, use_ni=False)  # OpenSSL, one row at a time
     assert np.array_equal(fast, slow)
     assert np.array_equal(fast, duckdb_leaf_hashes(t))
+
+
+def test_a_hex_column_null_in_one_batch_and_hex_in_the_next_is_decoded_with_zeros_for_the_nulls(lib):
+    # the first batch's subject is all null (written once per row as one piece with its neighbours), the
+    # second's is hex: the decoded column must hold zero bytes, not whatever the buffer held, for the nulls
+    a = build(3, "mapped", record_id=pa.array(["0a" * 16] * 3), load_id="L1")
+    b = build(2, "loaded", record_id=pa.array(["0b" * 16] * 2), subject=pa.array(["ff" * 32, "01" * 32]), load_id="L1")
+    t = concat([a, b])
+    leaves, ids = hash_and_decode(t, ("record_id", "subject"))
+    assert np.array_equal(leaves, duckdb_leaf_hashes(t))
+    assert ids["subject"].to_pylist() == [None, None, None, b"\xff" * 32, b"\x01" * 32]
+    assert ids["record_id"].to_pylist() == [b"\x0a" * 16] * 3 + [b"\x0b" * 16] * 2
