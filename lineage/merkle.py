@@ -85,15 +85,25 @@ class HexTarget:
 
 def _same_bytes(arr: pa.Array) -> bytes | None:
     """A column's marker and value when they are the same in every row of the batch: all null → ``n``; a
-    one-entry dictionary without nulls (a constant, lineage.edges.CONST_TEXT) → ``v`` + the entry. Else None.
+    one-entry dictionary without nulls (a constant, lineage.edges.CONST_TEXT) → ``v`` + the entry; an integer
+    or time column of one value without nulls (the edges' ``at``) → ``v`` + its decimal text. Else None.
 
     >>> _same_bytes(pa.nulls(3, pa.string())), _same_bytes(pa.array(["a", "a"])), _same_bytes(pa.array(["a"]).dictionary_encode())
     (b'n', None, b'va')
+    >>> _same_bytes(pa.array([-5, -5], pa.int64())), _same_bytes(pa.array([1, 2], pa.int64()))
+    (b'v-5', None)
     """
-    if arr.null_count == len(arr):
+    n = len(arr)
+    if arr.null_count == n:
         return b"n"
-    if pa.types.is_dictionary(arr.type) and arr.null_count == 0 and len(arr.dictionary) == 1:
+    if arr.null_count:
+        return None
+    if pa.types.is_dictionary(arr.type) and len(arr.dictionary) == 1:
         return b"v" + arr.dictionary[0].as_py().encode()
+    if pa.types.is_int64(arr.type) or pa.types.is_timestamp(arr.type):  # 8-byte integers, as the C loop reads them
+        values = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset: arr.offset + n]
+        if np.all(values == values[0]):
+            return b"v" + str(int(values[0])).encode()
     return None
 
 
