@@ -12,7 +12,7 @@ import pytest
 
 from lineage import native
 from lineage.edges import CONST_TEXT, EDGE_SCHEMA, build, concat, plain
-from lineage.merkle import duckdb_leaf_hashes, hash_and_decode, leaf_hashes, root_of
+from lineage.merkle import Scratch, duckdb_leaf_hashes, hash_and_decode, leaf_hashes, root_of
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,11 @@ def test_a_hex_column_null_in_one_batch_and_hex_in_the_next_is_decoded_with_zero
     a = build(3, "mapped", record_id=pa.array(["0a" * 16] * 3), load_id="L1")
     b = build(2, "loaded", record_id=pa.array(["0b" * 16] * 2), subject=pa.array(["ff" * 32, "01" * 32]), load_id="L1")
     t = concat([a, b])
-    leaves, ids = hash_and_decode(t, ("record_id", "subject"))
+    scratch = Scratch()  # buffers holding garbage, as a thread's reused ones do
+    for key, size in (("leaves", 5 * 32), ("record_id", 5 * 16), ("subject", 5 * 32)):
+        scratch.take(key, size)[:] = 0xAA
+    leaves, ids = hash_and_decode(t, ("record_id", "subject"), scratch)
     assert np.array_equal(leaves, duckdb_leaf_hashes(t))
     assert ids["subject"].to_pylist() == [None, None, None, b"\xff" * 32, b"\x01" * 32]
+    assert bytes(ids["subject"].chunk(0).buffers()[1])[: 3 * 32] == bytes(3 * 32)  # the null rows: zero bytes
     assert ids["record_id"].to_pylist() == [b"\x0a" * 16] * 3 + [b"\x0b" * 16] * 2
