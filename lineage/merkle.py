@@ -19,9 +19,11 @@ True
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -81,17 +83,65 @@ class HexTarget:
     bad: bool = False
 
 
+def _same_bytes(arr: pa.Array) -> bytes | None:
+    """A column's marker and value when they are the same in every row of the batch: all null → ``n``; a
+    one-entry dictionary without nulls (a constant, lineage.edges.CONST_TEXT) → ``v`` + the entry; an integer
+    or time column of one value without nulls (the edges' ``at``) → ``v`` + its decimal text. Else None.
+
+    >>> _same_bytes(pa.nulls(3, pa.string())), _same_bytes(pa.array(["a", "a"])), _same_bytes(pa.array(["a"]).dictionary_encode())
+    (b'n', None, b'va')
+    >>> _same_bytes(pa.array([-5, -5], pa.int64())), _same_bytes(pa.array([1, 2], pa.int64()))
+    (b'v-5', None)
+    """
+    n = len(arr)
+    if arr.null_count == n:
+        return b"n"
+    if arr.null_count:
+        return None
+    if pa.types.is_dictionary(arr.type) and len(arr.dictionary) == 1:
+        return b"v" + arr.dictionary[0].as_py().encode()
+    if pa.types.is_int64(arr.type) or pa.types.is_timestamp(arr.type):  # 8-byte integers, as the C loop reads them
+        values = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset: arr.offset + n]
+        if np.all(values == values[0]):
+            return b"v" + str(int(values[0])).encode()
+    return None
+
+
 def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
-                   targets: dict[int, HexTarget] | None = None) -> None:
+                   targets: dict[int, HexTarget] | None = None, use_ni: bool = True) -> None:
     """The C loop over one batch's Arrow buffers (lineage/sha256_bulk.c) into ``out``: the bytes of
-    :func:`canonical_sql`; the columns of ``targets`` (by index) also decoded from hex, rows from ``start``."""
-    cols = (native.Column * batch.num_columns)()
-    for i, (c, arr) in enumerate(zip(cols, batch.columns)):
+    :func:`canonical_sql`; the columns of ``targets`` (by index) also decoded from hex, rows from ``start``.
+    ``use_ni=False``: OpenSSL instead of the CPU's SHA instructions (the same leaves; for the tests).
+
+    Neighbouring columns that are the same in every row (nulls, constants) are written out once, with their
+    separators, and copied into each row as one piece (``kind 3``) instead of being looked at row by row."""
+    targets = targets or {}
+    specs: list[tuple[str, Any]] = []  # ("bytes", rendered piece) or ("column", index)
+    for i, arr in enumerate(batch.columns):
+        same = None if i in targets else _same_bytes(arr)
+        if same is None:
+            specs.append(("column", i))
+            continue
+        sep = b"\x1f" if i else b""
+        if specs and specs[-1][0] == "bytes":
+            specs[-1] = ("bytes", specs[-1][1] + sep + same)
+        else:
+            specs.append(("bytes", sep + same))
+    cols = (native.Column * len(specs))()
+    keep, where = [], {}  # the rendered pieces stay alive during the call; original index → struct
+    for c, (what, v) in zip(cols, specs):
+        if what == "bytes":
+            piece = ctypes.create_string_buffer(v, len(v))
+            keep.append(piece)
+            c.kind, c.offset, c.data = 3, len(v), ctypes.addressof(piece)
+            continue
+        i, arr = v, batch.column(v)
+        where[i] = c
         bufs = arr.buffers()
         c.offset, c.validity = arr.offset, (_address(bufs[0]) if arr.null_count else None)
         if pa.types.is_string(arr.type):
             c.kind, c.offsets, c.data = 0, _address(bufs[1]), _address(bufs[2])
-            t = (targets or {}).get(i)
+            t = targets.get(i)
             if t is not None:
                 c.hex_out, c.hex_width = t.out[start * (t.width // 2):].ctypes.data, t.width
         elif pa.types.is_dictionary(arr.type):  # a constant text column (lineage.edges.CONST_TEXT)
@@ -101,10 +151,10 @@ def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
             c.offsets = dbufs[1].address + 4 * d.offset
         else:  # int64 and timestamp[us]: 8-byte integers
             c.kind, c.offsets, c.data = 1, None, _address(bufs[1])
-    if lib.leaf_hashes(cols, batch.num_columns, batch.num_rows, out.ctypes.data) != 0:
+    if lib.leaf_hashes_with(cols, len(specs), batch.num_rows, out.ctypes.data, int(use_ni)) != 0:
         raise ValueError("unexpected column type for the C leaf hashes")
-    for i, t in (targets or {}).items():
-        t.bad = t.bad or bool(cols[i].hex_bad)
+    for i, t in targets.items():
+        t.bad = t.bad or bool(where[i].hex_bad)
 
 
 def _pieces(edges: pa.Table) -> list[tuple[int, pa.RecordBatch]]:
@@ -150,24 +200,48 @@ def leaf_hashes(edges: pa.Table) -> np.ndarray:
     return hash_and_decode(edges)[0]
 
 
-def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, pa.ChunkedArray]]:
+class Scratch:
+    """Output buffers kept for the next segment a thread hashes: a fresh buffer costs its page faults (and
+    the kernel zeroing its pages) every time, ~1 ms per MB on the bench machine, more than the hashing of
+    the ids it holds. Whoever passes one to :func:`hash_and_decode` must be done with the results before
+    passing it again (``lineage.segment_put.put_segment`` is: both files are written when it returns).
+
+    >>> s = Scratch(); a = s.take("leaves", 64); b = s.take("leaves", 32)
+    >>> a.base is b.base or a.base is b, len(b)
+    (True, 32)
+    """
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def take(self, key: str, nbytes: int) -> np.ndarray:
+        buf = self._bufs.get(key)
+        if buf is None or len(buf) < nbytes:
+            buf = self._bufs[key] = np.empty(nbytes, np.uint8)
+        return buf[:nbytes]
+
+
+def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...] = (),
+                    scratch: Scratch | None = None) -> tuple[np.ndarray, dict[str, pa.ChunkedArray]]:
     """:func:`leaf_hashes`, and the ``hex_columns`` whose every value is lower-case hex of one even width as
     ``fixed_size_binary`` (decoded by the C loop while it reads them for the leaves; docs/adr/0110).
 
     A column missing from the dict (not hex, mixed widths, all null, or no C loop) is left to the caller.
+    ``scratch``: the results are written into its buffers (see :class:`Scratch`) instead of fresh ones.
     """
     edges = conform(edges)
     lib = native.load()
     if lib is None or not edges.num_rows:
         return duckdb_leaf_hashes(edges), {}
     n = edges.num_rows
-    out = np.empty((n, 32), np.uint8)
+    take = scratch.take if scratch is not None else (lambda key, nbytes: np.empty(nbytes, np.uint8))
+    out = take("leaves", n * 32).reshape(n, 32)
     targets = {}
     for name in hex_columns:
         i = edges.schema.get_field_index(name)
         width = _hex_width(edges.column(i)) if i >= 0 else None
         if width is not None:
-            targets[i] = HexTarget(width, np.empty(n * (width // 2), np.uint8))
+            targets[i] = HexTarget(width, take(name, n * (width // 2)))
     pieces = _pieces(edges)
     piece_targets = [{i: HexTarget(t.width, t.out) for i, t in targets.items()} for _ in pieces]
 

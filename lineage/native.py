@@ -39,6 +39,9 @@ def load() -> ctypes.CDLL | None:
         return None
     lib.leaf_hashes.argtypes = [ctypes.POINTER(Column), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
     lib.leaf_hashes.restype = ctypes.c_int
+    lib.leaf_hashes_with.argtypes = [ctypes.POINTER(Column), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
+                                     ctypes.c_int]
+    lib.leaf_hashes_with.restype = ctypes.c_int
     lib.node_hashes.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
     lib.node_hashes.restype = None
     lib.node_hashes_with.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int]

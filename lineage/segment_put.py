@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import threading
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ import pyarrow as pa
 
 from lineage import segment_file
 from lineage.edges import conform
-from lineage.merkle import hash_and_decode, root_of
+from lineage.merkle import Scratch, hash_and_decode, root_of
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,19 @@ class Written:
     bytes: int  # size of the segment file
     root: bytes  # its Merkle root (RFC 6962)
     leaves_sha256: str  # hex sha256 of the .leaves file
+
+
+_local = threading.local()  # each thread's Scratch: its buffers are reused by the next segment it writes
+
+
+def _scratch() -> Scratch:
+    """This thread's buffers for leaf hashes and decoded ids, freed with the thread: a capture thread lives
+    for one load; a long-lived thread keeps what its largest segment needed (the stream worker's loads are
+    at most 20 000 landed rows, lineage.one_segment.MAX_ROWS: a few MB)."""
+    s = getattr(_local, "scratch", None)
+    if s is None:
+        s = _local.scratch = Scratch()
+    return s
 
 
 def _put_parquet(blobs: Any, file: str, edges: pa.Table, ids: dict) -> int:
@@ -54,7 +68,8 @@ def put_segment(blobs: Any, file: str, edges: pa.Table, pool: Executor | None) -
     """Write ``file`` (Parquet) and ``file + ".leaves"`` durably; ``pool``: at least two writer threads, or
     None to write both on the calling thread (a small segment: a thread hop costs more than it overlaps)."""
     edges = conform(edges)
-    leaves, ids = hash_and_decode(edges, segment_file.ID_COLUMNS)
+    # into this thread's buffers: both files are written before this returns, so the next segment may reuse them
+    leaves, ids = hash_and_decode(edges, segment_file.ID_COLUMNS, _scratch())
     leaf_bytes = leaves.data  # a view: no copy of the 32 bytes per edge
     if pool is None:
         size = _put_parquet(blobs, file, edges, ids)

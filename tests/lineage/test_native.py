@@ -12,7 +12,7 @@ import pytest
 
 from lineage import native
 from lineage.edges import CONST_TEXT, EDGE_SCHEMA, build, concat, plain
-from lineage.merkle import duckdb_leaf_hashes, hash_and_decode, leaf_hashes, root_of
+from lineage.merkle import Scratch, duckdb_leaf_hashes, hash_and_decode, leaf_hashes, root_of
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +167,34 @@ def test_node_hashes_with_the_sha_instructions_equal_openssl_and_hashlib(lib, m)
     lib.node_hashes_with(pairs.ctypes.data, m, plain_.ctypes.data, 0)  # OpenSSL
     assert np.array_equal(fast, plain_)
     assert [r.tobytes() for r in fast] == [hashlib.sha256(b"\x01" + p.tobytes()).digest() for p in pairs]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10])  # odd counts end with a lone row; "x" * 5000 is over the row buffer
+def test_leaves_on_the_sha_instructions_equal_openssl_and_hashlib(lib, n):
+    from lineage.merkle import _native_leaves
+
+    reasons = ["", "x" * 5000, "a" * 55, None, "b" * 56, "ü" * 40, "c" * 119, "x" * 5000, "d", "e" * 64][:n]
+    t = build(n, "quarantined", record_id=pa.array([f"{i:032x}" for i in range(n)]), reason=pa.array(reasons),
+              load_id="L1", at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    batch = t.to_batches()[0]
+    fast, slow = np.empty((n, 32), np.uint8), np.empty((n, 32), np.uint8)
+    _native_leaves(lib, batch, fast)  # SHA-NI, two rows at a time, when the CPU has it
+    _native_leaves(lib, batch, slow, use_ni=False)  # OpenSSL, one row at a time
+    assert np.array_equal(fast, slow)
+    assert np.array_equal(fast, duckdb_leaf_hashes(t))
+
+
+def test_a_hex_column_null_in_one_batch_and_hex_in_the_next_is_decoded_with_zeros_for_the_nulls(lib):
+    # the first batch's subject is all null (written once per row as one piece with its neighbours), the
+    # second's is hex: the decoded column must hold zero bytes, not whatever the buffer held, for the nulls
+    a = build(3, "mapped", record_id=pa.array(["0a" * 16] * 3), load_id="L1")
+    b = build(2, "loaded", record_id=pa.array(["0b" * 16] * 2), subject=pa.array(["ff" * 32, "01" * 32]), load_id="L1")
+    t = concat([a, b])
+    scratch = Scratch()  # buffers holding garbage, as a thread's reused ones do
+    for key, size in (("leaves", 5 * 32), ("record_id", 5 * 16), ("subject", 5 * 32)):
+        scratch.take(key, size)[:] = 0xAA
+    leaves, ids = hash_and_decode(t, ("record_id", "subject"), scratch)
+    assert np.array_equal(leaves, duckdb_leaf_hashes(t))
+    assert ids["subject"].to_pylist() == [None, None, None, b"\xff" * 32, b"\x01" * 32]
+    assert bytes(ids["subject"].chunk(0).buffers()[1])[: 3 * 32] == bytes(3 * 32)  # the null rows: zero bytes
+    assert ids["record_id"].to_pylist() == [b"\x0a" * 16] * 3 + [b"\x0b" * 16] * 2
