@@ -58,7 +58,7 @@ class InChild:
         self._wake_w = wake_w
         os.set_blocking(wake_w.fileno(), False)
         self._reports, child_end = ctx.Pipe(duplex=False)
-        self.error = None
+        self.error, self._counts = None, (0, 0, 0)
         self.proc = ctx.Process(target=_main, name=f"iot_mqtt-process-{consumer}", daemon=True,
                                 args=(self.factory, str(home.root), consumer, streams, wake_r, child_end,
                                       logging.getLogger().getEffectiveLevel(), load_parts))
@@ -119,11 +119,16 @@ class InChild:
         """Ask for the last pass and wait for the child to end (what landed is processed first)."""
         if self.proc is None:
             return
-        try:
-            os.write(self._wake_w.fileno(), _STOP)
-        except OSError:
-            pass
-        self.proc.join(timeout)
+        end = time.monotonic() + timeout
+        while self.proc.is_alive() and time.monotonic() < end:
+            try:  # a pipe full of wake-ups (a pass that hangs) takes the stop once the child reads again
+                os.write(self._wake_w.fileno(), _STOP)
+                break
+            except BlockingIOError:
+                self.proc.join(0.1)
+            except OSError:  # it is gone
+                break
+        self.proc.join(max(0.0, end - time.monotonic()))
         if self.proc.is_alive():
             log.error("iot_mqtt: the processing process did not stop in %.0fs; terminating it", timeout)
             self.proc.terminate()

@@ -19,3 +19,15 @@ def fails_to_start(message: str):
     from connectors.errors import ConfigError
 
     raise ConfigError(message)
+
+
+def waits_for_file(path: str):
+    """A process function that blocks while ``path`` exists (a pass that hangs until the test lets it go)."""
+    import time
+    from pathlib import Path
+
+    def process(tables):
+        while Path(path).exists():
+            time.sleep(0.05)
+
+    return process

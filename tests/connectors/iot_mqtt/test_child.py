@@ -8,12 +8,15 @@ from __future__ import annotations
 import threading
 from functools import partial
 
+import pyarrow as pa
 import pytest
 
 from connectors.iot_mqtt.child import InChild
 from connectors.iot_mqtt.consumers import pending
+from connectors.iot_mqtt.passes import Stats
 from connectors.iot_mqtt.worker import Worker
-from tests.connectors.iot_mqtt.child_steps import exits_on_first_batch, fails_to_start
+from connectors.landing import land
+from tests.connectors.iot_mqtt.child_steps import exits_on_first_batch, fails_to_start, waits_for_file
 from tests.connectors.iot_mqtt.duck_sink import duck_sink, rows
 from tests.connectors.iot_mqtt.test_worker import config, running, wait_for
 
@@ -72,3 +75,23 @@ def test_a_step_that_cannot_start_is_raised_before_the_worker_subscribes(home):
     with pytest.raises(ConfigError, match="spec x: unknown function"):
         w.run(threading.Event())
     assert not w.connected.is_set() and w.child.proc is None
+
+
+def test_the_stop_reaches_a_child_whose_wake_up_pipe_is_full(home, tmp_path):
+    """Wake-ups are dropped while the pipe is full (the child is awake anyway); the stop must not be: it waits
+    until the child reads again. Here the child's pass blocks on a file the test removes later."""
+    gate = tmp_path / "gate"
+    gate.write_text("closed")
+    child, stats = InChild(partial(waits_for_file, str(gate)), ready_timeout=60), Stats()
+    child.start(home, "c", ("telemetry",), stats)  # ready: nothing landed yet
+    land(pa.table({"a": [1]}), home, "iot_mqtt", "telemetry", "L1")
+    for _ in range(100_000):  # the first wakes it into a pass that blocks; far more than a pipe holds
+        child.notify()
+    stopper = threading.Thread(target=child.stop, args=(stats,))
+    stopper.start()
+    stopper.join(1.0)
+    assert stopper.is_alive()  # waiting for the blocked pass
+    gate.unlink()
+    stopper.join(60)
+    assert not stopper.is_alive() and child.error is None and child.proc is None
+    assert stats.processed_rows == 1 and not pending(home, "iot_mqtt", "telemetry", "c")
