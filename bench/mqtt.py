@@ -101,7 +101,7 @@ def publish_telemetry(port: int, n: int) -> None:
 def processing_session(port: int, client_id: str, topic: str, n: int, q: mp.Queue, prime: bool) -> None:
     """The ``weftline stream iot_fleet`` worker as the CLI runs it: landing + ack here, the processing passes
     (map → load → lineage) in its child process (ADR 0286); done when the passes returned from ``n`` rows.
-    Timed from the subscription (the child is ready by then), as the bare subscriber is."""
+    Timed from the subscription (the child is ready by then); the bare subscriber from its connect, a few ms earlier."""
     import os
     from functools import partial
 

@@ -34,8 +34,8 @@ import logging
 import os
 import uuid
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 

@@ -26,9 +26,9 @@ import pyarrow as pa
 
 from connectors.base.home import Home
 from connectors.iot_mqtt.consumers import drain, mark_done
+from connectors.iot_mqtt.ingest import SYSTEM
 
 log = logging.getLogger(__name__)
-SYSTEM = "iot_mqtt"
 Process = Callable[[dict[str, pa.Table]], object]
 
 

@@ -21,7 +21,6 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 
 import pyarrow as pa
@@ -35,14 +34,12 @@ from connectors.iot_mqtt.config import MqttConfig
 from connectors.iot_mqtt.child import InChild
 from connectors.iot_mqtt.decode import EVENTS_STREAM, STATUS_STREAM, Message
 from connectors.iot_mqtt.ingest import Ingestor
-from connectors.iot_mqtt.passes import Passes, Stats
+from connectors.iot_mqtt.passes import Passes, Process, Stats
 
 log = logging.getLogger(__name__)
-Process = Callable[[dict[str, pa.Table]], object]
 DEFAULT_CONSUMER = "stream-worker"
 _WAKE = object()  # put in the inbox to end a wait once the worker is stopping (never landed)
 MAX_WINDOW_MS = 200  # the longest a micro-batch stays open (config's max_ms is ≤ this), see _collect
-
 
 
 class Worker:
