@@ -40,6 +40,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class Integration:
     schedule: str | None
     path: Path | None = None
     load_rows: int = 1_000_000  # a sync's batches go into one load until it holds this many rows (ADR 0207)
+    landing_keep: timedelta | None = None  # landing retention (connectors/retention.py, ADR 0287); None: keep all
     secret_labels: dict[tuple, str] = field(default_factory=dict, repr=False)  # value path → "<env:NAME>"
 
     def __repr__(self) -> str:
@@ -242,7 +244,20 @@ def load_integration(name_or_path: str | os.PathLike, mappings_dir: str | os.Pat
                  ", ".join(sorted(labels.values())))
     return Integration(name=data["integration"], connector=connector, config=config, streams=streams,
                        destination=destination, schedule=data.get("schedule"), path=path, secret_labels=labels,
-                       load_rows=int(data.get("load_rows", Integration.load_rows)))
+                       load_rows=int(data.get("load_rows", Integration.load_rows)),
+                       landing_keep=_keep(data, where))
+
+
+def _keep(data: dict, where: str) -> timedelta | None:
+    keep = (data.get("landing") or {}).get("keep")
+    if keep is None:
+        return None
+    from connectors.retention import parse_keep
+
+    try:
+        return parse_keep(keep)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def list_integrations(mappings_dir: str | os.PathLike = "mappings") -> list[str]:

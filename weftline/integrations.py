@@ -112,14 +112,26 @@ def run_integration(name: str, home: Home | None = None, mappings_dir: str | Pat
         reports += _finish(integ, home, doc["load_id"], doc["stream"], doc["read"], doc["rejected"],
                            plans[doc["stream"]])
     if integ.connector == "iot_mqtt":  # push-style: `weftline stream` lands; a run maps what was landed
-        return reports + drain_landed(name, home, mappings_dir)
+        reports += drain_landed(name, home, mappings_dir)
+        apply_retention(integ, home)
+        return reports
     source = integ.source(home)
     states = StateStore(home)
     with ThreadPoolExecutor(1, thread_name_prefix="wl-land") as lander:  # Parquet + fsync beside the map
         for stream in integ.streams:
             reports += _sync_stream(integ, home, source, states, stream, plans[stream], lander, max_batches,
                                     lineage)
+    apply_retention(integ, home)
     return reports
+
+
+def apply_retention(integ: Integration, home: Home) -> list:
+    """Prune each stream's landing by the integration's ``landing.keep`` (nothing when unset; ADR 0287)."""
+    if integ.landing_keep is None:
+        return []
+    from connectors.retention import prune
+
+    return [prune(home, integ.connector, stream, integ.landing_keep) for stream in integ.streams]
 
 
 def _check_entities(name: str, plans: dict[str, list]) -> None:

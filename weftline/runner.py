@@ -349,6 +349,7 @@ def stream_processor(integration, home: Home):
     from pathlib import Path
 
     from connectors.crm import open_destination
+    from connectors.retention import Periodic
     from lineage import open_store
 
     mappings_dir = Path(integration.path).parent if integration.path else Path("mappings")
@@ -363,6 +364,7 @@ def stream_processor(integration, home: Home):
     # kept in memory between batches (docs/adr/0285)
     store = open_store(home, keep_open=True)
     stateful = {id(p): KeptStateful(p, home) for ps in plans.values() for p in ps if p.spec.stateful}
+    retention = Periodic(home, integration.connector, integration.streams, integration.landing_keep)
 
     def process(tables: dict[str, pa.Table]) -> list[RunReport]:
         reports = []
@@ -373,6 +375,7 @@ def stream_processor(integration, home: Home):
                                         table.num_rows, 0, integration.destination,
                                         now=datetime.now(timezone.utc), destination=dest, lineage_store=store,
                                         stateful=stateful.get(id(plan)), one_segment=True))
+        retention()  # landing.keep: finished loads past it go (at most once a minute; never raises)
         return reports
 
     def close() -> None:  # the worker's owner calls it when the worker stopped

@@ -60,7 +60,8 @@ def pending(home: Home, system: str, stream: str, consumer: str,
     ``load_parts``: the most parts the writer puts in one load (the stream worker's ``parts_per_load``);
     a load this consumer has done that many parts of is complete and its folder is not listed again, so a
     pass costs the same after a day of loads as after a minute (only loads cut short by a stop or a crash
-    are listed each time: one per restart at most).
+    are listed each time: one per restart at most). Entries of loads whose folder is gone (landing
+    retention, :mod:`connectors.retention`) are dropped from the cursor here, by its own consumer.
     """
     done = offsets(home, system, stream, consumer)
     root = home.landing / system / stream
@@ -68,7 +69,10 @@ def pending(home: Home, system: str, stream: str, consumer: str,
         with os.scandir(root) as it:
             loads = sorted(e.name for e in it if e.is_dir())
     except FileNotFoundError:
-        return []
+        loads = []
+    gone = set(done) - set(loads)
+    if gone:
+        _forget(home, system, stream, consumer, gone)
     out = []
     for name in loads:
         n = done.get(name, 0)
@@ -76,6 +80,16 @@ def pending(home: Home, system: str, stream: str, consumer: str,
             continue
         out += [(name, p) for p in sorted((root / name).glob("part-*.parquet")) if _part_no(p) >= n]
     return out
+
+
+def _forget(home: Home, system: str, stream: str, consumer: str, load_ids: set[str]) -> None:
+    """Drop a consumer's entries for loads that are no longer landed (the cursor stays as small as the landing)."""
+    st = _store(home)
+    doc = st.get(system, consumer)
+    loads = doc.get(stream, {})
+    for load_id in load_ids:
+        loads.pop(load_id, None)
+    st.set(system, consumer, doc)
 
 
 def drain(home: Home, system: str, stream: str, consumer: str,

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from connectors.base.hashing import hmac_sha256_hex
 from connectors.base.reserved import RECORD_ID, is_reserved
 from connectors.landing import landed_parts
+from connectors.retention import pruned_loads
 from lineage import destination as dest_mod
 from lineage.query import UnknownRef, rule_bits, subject_edges
 
@@ -41,7 +42,8 @@ STEP_KEYS = ("step", "at", "load_id", "record_id", "input_record_id", "source_sy
              "position", "payload_hash", "spec_id", "spec_version", "rules", "reason", "destination", "entity",
              "target_key")
 DEFAULT_RETENTION = ("Kept in the CRM destination under its retention policy; the landing copy is kept until "
-                     "erased. Lineage edges hold no personal data and are kept for audit.")
+                     "erased, or until the integration's landing retention (landing.keep) removes it. "
+                     "Lineage edges hold no personal data and are kept for audit.")
 
 
 def iso(t: datetime) -> str:
@@ -82,10 +84,27 @@ def _landed_rows(store: Any, received: list[dict]) -> dict[str, dict]:
         groups.setdefault((r["source_system"], r["stream"], r["load_id"]), set()).add(r["record_id"])
     for (system, stream, load_id), ids in groups.items():
         for part in landed_parts(store.home, system, stream, load_id):
-            t = pq.read_table(part)
+            try:
+                t = pq.read_table(part)
+            except FileNotFoundError:  # removed by landing retention while we read
+                continue
             t = t.filter(pc.is_in(t.column(RECORD_ID), pa.array(sorted(ids))))
             for row in t.to_pylist():
                 out[row[RECORD_ID]] = _public(row)
+    return out
+
+
+def _pruned_at(store: Any, received: list[dict]) -> dict[str, str]:
+    """record id → when landing retention removed the load it arrived in (docs/adr/0287)."""
+    logs: dict[tuple, dict] = {}
+    out = {}
+    for r in received:
+        key = (r["source_system"], r["stream"])
+        if key not in logs:
+            logs[key] = pruned_loads(store.home, *key)
+        entry = logs[key].get(r["load_id"])
+        if entry is not None:
+            out[r["record_id"]] = iso(datetime.fromisoformat(entry["pruned_at"]))
     return out
 
 
@@ -132,6 +151,7 @@ def collect_subject(store: Any, subject_id: str, now: datetime | None = None) ->
     received = [e for e in edges if e["step"] == "received"]
     loaded = [e for e in edges if e["step"] == "loaded"]
     landed, crm = _landed_rows(store, received), _crm_rows(store, loaded)
+    pruned = _pruned_at(store, received)
     steps = [{k: (rule_bits(e["rules"]) if k == "rules" else e[k]) for k in STEP_KEYS} for e in edges]
     versions = [(m["spec_id"], m["version_hash"]) for m in _mapping_versions(steps)]
     purposes, categories, retention = _spec_meta(store, versions, steps)
@@ -153,7 +173,8 @@ def collect_subject(store: Any, subject_id: str, now: datetime | None = None) ->
         "source_records": [
             {"record_id": r["record_id"], "system": r["source_system"], "stream": r["stream"],
              "source_key": r["source_key"] or "", "position": r["position"], "received_at": r["at"],
-             "load_id": r["load_id"], "payload_hash": r["payload_hash"], "payload": landed.get(r["record_id"])}
+             "load_id": r["load_id"], "payload_hash": r["payload_hash"], "payload": landed.get(r["record_id"]),
+             "payload_pruned_at": pruned.get(r["record_id"]) if r["record_id"] not in landed else None}
             for r in sorted({r["record_id"]: r for r in received}.values(), key=lambda r: (r["at"], r["record_id"]))],
         "crm_records": [
             {"destination": d, "entity": e, "record_id": rid, "target_key": r["target_key"] or "",

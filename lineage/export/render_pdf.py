@@ -222,7 +222,10 @@ def _source_rows(n: int, total: int, src: dict[str, Any]) -> list[tuple]:
     ]
     if src["position"] is not None:
         rows.append(("row", ["position", src["position"]]))
-    rows += _values(src["payload"], "payload")
+    if src["payload"] is None and src.get("payload_pruned_at"):
+        rows.append(("note", f"payload: removed by the landing retention policy at {src['payload_pruned_at']}"))
+    else:
+        rows += _values(src["payload"], "payload")
     return rows
 
 

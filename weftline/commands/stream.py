@@ -68,11 +68,13 @@ def _stream_mllp(it, home: Home, mappings_dir: Path, consumer: str, land_only: b
     import threading
 
     from connectors.his.mllp import run_mllp
+    from connectors.retention import Periodic
     from weftline.integrations import drain_landed
 
     log = logging.getLogger(__name__)
     stop = threading.Event()
     processed = {"reports": 0}
+    retention = Periodic(home, it.connector, it.streams, it.landing_keep)  # landing.keep (ADR 0287)
 
     def drain_once() -> None:
         try:
@@ -80,6 +82,7 @@ def _stream_mllp(it, home: Home, mappings_dir: Path, consumer: str, land_only: b
                                                      streams=list(it.streams)))
         except Exception as err:  # the parts stay pending for this consumer; the next tick retries them
             log.warning("draining %s failed, will retry: %s", it.name, err)
+        retention()
 
     def drainer() -> None:
         while not stop.wait(every):
