@@ -18,6 +18,8 @@ advance its cursor.
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,6 +28,16 @@ import pyarrow.parquet as pq
 
 from connectors.base.files import write_atomic
 from connectors.base.home import Home
+
+
+def new_load_id() -> str:
+    """A load id that sorts by time, ``YYYYMMDDTHHMMSSffffffZ-<8 hex>``: a load's landing folder is named
+    by it, so listing the folders lists the loads oldest first (retention and the consumers rely on it).
+
+    >>> a = new_load_id(); len(a), a[8], a[21] == "Z", a < new_load_id()
+    (31, 'T', True, True)
+    """
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(4)
 
 
 def load_dir(home: Home, system: str, stream: str, load_id: str) -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,16 +25,11 @@ import pyarrow.parquet as pq
 from connectors.base.home import Home
 from connectors.base.identity import stamp
 from connectors.errors import ConfigError, StageError
-from connectors.landing import land
+from connectors.landing import land, new_load_id
 from transforms import MapResult, Plan, SpecInvalid, compile_spec, load_spec
 from transforms.sources import SCHEMA_DIR
 
 log = logging.getLogger("weftline.runner")
-
-
-def new_load_id() -> str:
-    """A load id that sorts by time: ``YYYYMMDDTHHMMSSffffffZ-<8 hex>``."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(4)
 
 
 @dataclass

@@ -16,8 +16,6 @@ so a resent message gets the same id and :func:`read_stream` keeps it once.
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,11 +28,6 @@ from connectors.base.identity import stamp
 from connectors.base.reserved import RECORD_ID
 from connectors.his.hl7_table import KEY, POSITION, STREAM, SYSTEM
 from connectors.landing import land
-
-
-def new_load_id() -> str:
-    """``YYYYMMDDTHHMMSSffffffZ-<8 hex>``, the runner's format (sorts by time)."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(4)
 
 
 def stamp_messages(table: pa.Table, stream: str, load_id: str) -> pa.Table:

@@ -39,7 +39,8 @@ from connectors.his.ack import APPLICATION_INTERNAL_ERROR, Ack, build_ack, parse
 from connectors.his.hl7_record import MessageRejected, parse_message
 from connectors.his.hl7_table import STREAM, to_table
 from connectors.his.hl7_text import decode, split_messages
-from connectors.his.landing import land_messages, new_load_id, quarantine
+from connectors.his.landing import land_messages, quarantine
+from connectors.landing import new_load_id
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,7 @@ Layout: ``landing/iot_mqtt/<stream>/<load_id>/part-N.parquet`` and
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,21 +31,12 @@ from connectors.base.identity import stamp
 from connectors.iot_mqtt.config import MqttConfig, Router
 from connectors.iot_mqtt.decode import EVENTS_STREAM, STATUS_STREAM, Message, decode_batch
 from connectors.iot_mqtt.sparkplug.tracker import Tracker
-from connectors.landing import land
+from connectors.landing import land, new_load_id
 from connectors.state import StateStore
 
 SYSTEM = "iot_mqtt"
 QUARANTINE_STREAM = "messages"
 log = logging.getLogger(__name__)
-
-
-def new_load_id() -> str:
-    """``YYYYMMDDTHHMMSSffffffZ-<8 hex>``, the format of ``weftline.runner.new_load_id`` (sorts by time).
-
-    >>> len(new_load_id()), new_load_id()[15:22].isdigit() or True
-    (31, True)
-    """
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(4)
 
 
 @dataclass
