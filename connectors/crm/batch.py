@@ -114,6 +114,15 @@ def prepare(
     return kept, table.num_rows - kept.num_rows
 
 
+def q(name: str) -> str:
+    """A quoted SQL identifier (PostgreSQL and DuckDB quote alike).
+
+    >>> q('a"b')
+    '"a""b"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
 def create_table_sql(target: str, columns: pa.Schema, key: list[str],
                      type_of: "Callable[[pa.DataType], str | None]") -> str | None:
     """``CREATE TABLE IF NOT EXISTS`` with ``type_of(arrow type)`` per column (keys and non-nullable fields
@@ -127,6 +136,5 @@ def create_table_sql(target: str, columns: pa.Schema, key: list[str],
         kind = type_of(f.type)
         if kind is None:
             return None
-        name = '"' + f.name.replace('"', '""') + '"'
-        defs.append(f"{name} {kind}" + (" NOT NULL" if f.name in key or not f.nullable else ""))
+        defs.append(f"{q(f.name)} {kind}" + (" NOT NULL" if f.name in key or not f.nullable else ""))
     return f"CREATE TABLE IF NOT EXISTS {target} ({', '.join(defs)})"

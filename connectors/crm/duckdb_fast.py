@@ -37,7 +37,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.base.reserved import WriteDisposition
-from connectors.crm.batch import create_table_sql
+from connectors.crm.batch import create_table_sql, q
 
 log = logging.getLogger(__name__)
 STAGE = "wl_fast_batch"
@@ -59,11 +59,6 @@ def as_dlt_columns(columns: dict[str, str]) -> dict[str, dict[str, str]]:
         dlt_type = "decimal" if kind.startswith("DECIMAL") else DLT_TYPES.get(kind)
         out[name] = {"data_type": dlt_type} if dlt_type else {}
     return out
-
-
-def q(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def carries(schema: pa.Schema) -> bool:

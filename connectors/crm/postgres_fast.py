@@ -34,7 +34,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from connectors.base.reserved import WriteDisposition
-from connectors.crm.batch import create_table_sql
+from connectors.crm.batch import create_table_sql, q
 
 log = logging.getLogger(__name__)
 STAGE = "wl_stage"
@@ -122,11 +122,6 @@ def create(con: Any, schema: str, entity: str, columns: pa.Schema, key: list[str
         cur.execute(sql)
     log.debug("crm postgres: created %s.%s without dlt", schema, entity)
     return True
-
-
-def q(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def carries(schema: pa.Schema) -> bool:

@@ -168,9 +168,9 @@ class Worker:
         """The processing thread: wake on each landed batch (or a due retry) until closing, then a last pass."""
         try:
             while not self._closing.is_set():
-                wait = self.passes.retry_at - time.monotonic()
-                if wait > 0:  # a failed pass: back off (landing and acking go on meanwhile)
-                    self._closing.wait(wait)
+                backoff = self.passes.wait() if self._dirty.is_set() else 0.0  # the child's wait, one rule
+                if backoff > 0:  # a failed pass: back off (landing and acking go on meanwhile)
+                    self._closing.wait(backoff)
                     continue
                 if self._dirty.wait(0.2):
                     self.process_pending()
