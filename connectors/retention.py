@@ -5,7 +5,7 @@ folder ``landing/<system>/<stream>/<load_id>/`` is deleted by :func:`prune` when
 
 - its newest part is older than ``keep``;
 - it is not the stream's newest load (a live writer may still add parts to that one);
-- it is finished. A pulled load (``weftline run``) has a status file ``state/loads/<load_id>.json``:
+- it is finished. A pulled load (``weftline run``) has a status file (:mod:`connectors.load_status`):
   it must say ``loaded`` (a ``landed`` load is still to be finished from these very files). A pushed
   load (MQTT, MLLP) has none: at least one consumer must read the stream
   (``state/consumers/<system>/<consumer>.json``) and every consumer that does must have done all of
@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from connectors import load_status
 from connectors.base.home import Home
 from connectors.errors import ConfigError
 
@@ -82,14 +83,6 @@ class Pruned:
     held: dict[str, str] = field(default_factory=dict)  # load id → why it stays (the first old load held only)
 
 
-def _status(home: Home, load_id: str) -> dict | None:
-    p = home.state / "loads" / f"{load_id}.json"
-    try:
-        return json.loads(p.read_text())
-    except FileNotFoundError:
-        return None
-
-
 def _consumers(home: Home, system: str, stream: str) -> dict[str, dict[str, int]]:
     """consumer → its ``{load id: parts done}`` on this stream, for every consumer that reads it."""
     out = {}
@@ -102,7 +95,7 @@ def _consumers(home: Home, system: str, stream: str) -> dict[str, dict[str, int]
 
 def _why_held(home: Home, load_id: str, parts: int, consumers: dict[str, dict[str, int]]) -> str | None:
     """None when the load is finished for every reader, else why it stays."""
-    status = _status(home, load_id)
+    status = load_status.read_status(home, load_id)
     if status is not None:
         return None if status.get("status") == "loaded" else f"its load is {status.get('status')}, not loaded"
     if not consumers:
@@ -139,7 +132,7 @@ def prune(home: Home, system: str, stream: str, keep: timedelta, now: datetime |
             "newest_part": datetime.fromtimestamp(newest, timezone.utc).isoformat(),
             "keep_seconds": int(keep.total_seconds())})
         _remove(home, root / load_id, system, stream)
-        (home.state / "loads" / f"{load_id}.json").unlink(missing_ok=True)
+        load_status.forget(home, load_id)
         out.loads.append(load_id)
         out.parts += len(files)
         out.bytes += size

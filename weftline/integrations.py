@@ -1,7 +1,8 @@
 """One sync of an integration: read → land → (cursor) → map → load → lineage, resumable.
 
 The landing zone is the queue between reading and loading. Each landed load gets a
-small status file (``state/loads/<load_id>.json``: landed → loaded). A run first
+small status file (``state/loads/<load_id>.json``: landed → loaded, then moved to ``done/``;
+:mod:`connectors.load_status`). A run first
 finishes every load a crash left landed but not loaded, then reads new data; the
 cursor advances only after the batch it covers has landed. Upserts on the target
 key make finishing a load twice harmless, so a crash at any point loses nothing
@@ -10,7 +11,6 @@ and duplicates nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +19,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.base.files import write_atomic
 from connectors.base.identity import with_load_id
 from connectors.base.prefetch import prefetch
 from connectors.base.home import Home
 from connectors.errors import ConfigError
+from connectors import load_status
 from connectors.integration import Integration, load_integration
 from connectors.landing import land, landed_parts
 from connectors.state import StateStore
@@ -32,23 +32,13 @@ from weftline.runner import RunReport, _write_quarantine, compile_file, map_spec
 log = logging.getLogger("weftline.integrations")
 
 
-def _status_path(home: Home, load_id: str) -> Path:
-    return home.state / "loads" / f"{load_id}.json"
-
-
 def _set_status(home: Home, load_id: str, **fields) -> None:
-    p = _status_path(home, load_id)
-    doc = json.loads(p.read_text()) if p.exists() else {}
-    doc.update(fields, load_id=load_id)
-    write_atomic(p, json.dumps(doc, sort_keys=True).encode())
+    load_status.set_status(home, load_id, **fields)
 
 
 def pending_loads(home: Home, integration: str) -> list[dict]:
-    d = home.state / "loads"
-    if not d.is_dir():
-        return []
-    docs = [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))]
-    return [doc for doc in docs if doc.get("integration") == integration and doc.get("status") == "landed"]
+    """The integration's loads a crash left landed and not loaded (connectors/load_status.py)."""
+    return load_status.pending(home, integration)
 
 
 class _timed_iter:

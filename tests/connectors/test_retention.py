@@ -23,6 +23,7 @@ from connectors.errors import ConfigError
 from connectors.integration import load_integration
 from connectors.iot_mqtt.consumers import mark_done, offsets, pending
 from connectors.landing import land
+from connectors.load_status import read_status, set_status
 from connectors.retention import TRASH, parse_keep, prune, pruned_loads
 from connectors.web_analytics.generator import generate_events, write_jsonl
 from weftline.integrations import pending_loads, run_integration
@@ -88,8 +89,8 @@ def test_a_sync_prunes_its_old_finished_loads_and_the_export_says_so(home, tmp_p
     log = pruned_loads(home, "web_analytics", "form_submissions")
     assert list(log) == [old] and log[old]["parts"] >= 1 and log[old]["bytes"] > 0
     assert log[old]["keep_seconds"] == DAY
-    assert not (home.state / "loads" / f"{old}.json").exists()
-    assert (home.state / "loads" / f"{second[0].load_id}.json").exists()  # young: its status stays
+    assert read_status(home, old) is None
+    assert read_status(home, second[0].load_id)["status"] == "loaded"  # young: its status stays
     assert pending_loads(home, "web_leads") == []
 
     store = open_store(home)
@@ -113,9 +114,7 @@ def test_a_landed_load_that_is_not_loaded_stays_however_old(home, tmp_path):
         age(home.landing / "web_analytics" / "form_submissions" / lid, 10 * DAY)
     a, b, c = loads_of(home, "web_analytics", "form_submissions")
     for lid, status in ((a, "landed"), (b, "loaded")):
-        p = home.state / "loads" / f"{lid}.json"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps({"load_id": lid, "status": status, "integration": "web_leads"}))
+        set_status(home, lid, status=status, integration="web_leads")
     keep = load_integration("web_leads", mappings, home=home).landing_keep
     r = prune(home, "web_analytics", "form_submissions", keep)
     assert r.loads == [b] and loads_of(home, "web_analytics", "form_submissions") == [a, c]
