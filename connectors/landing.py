@@ -19,6 +19,8 @@ advance its cursor.
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,6 +40,39 @@ def new_load_id() -> str:
     (31, 'T', True, True)
     """
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(4)
+
+
+IDLE_ROTATE_S = 600  # a writer starts a new load after this long without a part (retention relies on it)
+PARTS_PER_LOAD = 500  # and after this many parts (a folder's listing stays small)
+
+
+class LoadRotation:
+    """The load id a long-lived writer (the MQTT ingestor, the MLLP listener) lands its next part into: a new
+    one after ``parts`` parts, or when the last part is older than ``idle`` seconds. So no load is extended
+    once it has been idle for ten minutes — landing retention (``connectors.retention``, which keeps an hour
+    at least) never removes a folder a writer could still add to, even with several writers on one stream.
+
+    >>> now = [0.0]
+    >>> r = LoadRotation(parts=2, idle=600, clock=lambda: now[0], first="L0")
+    >>> a, b, c = r.next(), r.next(), r.next()  # two parts per load
+    >>> (a, b) == ("L0", "L0") and c != "L0"
+    True
+    >>> now[0] = 601.0; r.next() != c  # idle for longer than ``idle``: a new load
+    True
+    """
+
+    def __init__(self, parts: int = PARTS_PER_LOAD, idle: float = IDLE_ROTATE_S,
+                 clock: Callable[[], float] = time.monotonic, first: str | None = None):
+        self.parts, self.idle, self.clock = parts, idle, clock
+        self.current, self._n, self._last = first, 0, clock()
+
+    def next(self) -> str:
+        now = self.clock()
+        if self.current is None or self._n >= self.parts or (self._n and now - self._last > self.idle):
+            self.current, self._n = new_load_id(), 0
+        self._n += 1
+        self._last = now
+        return self.current
 
 
 def load_dir(home: Home, system: str, stream: str, load_id: str) -> Path:

@@ -3,8 +3,10 @@
 An integration may declare ``landing: {keep: 30d}`` (``d``, ``h`` or ``m``; docs/adr/0287). A load
 folder ``landing/<system>/<stream>/<load_id>/`` is deleted by :func:`prune` when all of these hold:
 
-- its newest part is older than ``keep``;
-- it is not the stream's newest load (a live writer may still add parts to that one);
+- its newest part is older than ``keep`` (at least an hour: a writer starts a new load after ten idle
+  minutes, :class:`connectors.landing.LoadRotation`, so no writer still adds to it — even with several
+  writers on one stream, e.g. MQTT workers of a shared subscription on one home);
+- it is not the stream's newest load (belt and braces);
 - it is finished. A pulled load (``weftline run``) has a status file (:mod:`connectors.load_status`):
   it must say ``loaded`` (a ``landed`` load is still to be finished from these very files). A pushed
   load (MQTT, MLLP) has none: at least one consumer must read the stream
@@ -53,6 +55,7 @@ from connectors.errors import ConfigError
 
 log = logging.getLogger(__name__)
 _KEEP = re.compile(r"^\s*([1-9][0-9]*)\s*([dhm])\s*$")
+MIN_KEEP = timedelta(hours=1)  # > connectors.landing.IDLE_ROTATE_S: no writer still adds to a load this old
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 TRASH = ".pruned"  # under the landing root, outside every stream's folder
 
@@ -65,11 +68,17 @@ def parse_keep(text: str) -> timedelta:
     >>> parse_keep("1w")
     Traceback (most recent call last):
     connectors.errors.ConfigError: landing.keep '1w': use a whole number of days, hours or minutes, e.g. 30d, 12h, 90m
+    >>> parse_keep("30m")
+    Traceback (most recent call last):
+    connectors.errors.ConfigError: landing.keep '30m': at least 1h (a writer may add to a load for ten idle minutes)
     """
     m = _KEEP.match(str(text))
     if not m:
         raise ConfigError(f"landing.keep {text!r}: use a whole number of days, hours or minutes, e.g. 30d, 12h, 90m")
-    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    keep = timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    if keep < MIN_KEEP:
+        raise ConfigError(f"landing.keep {text!r}: at least 1h (a writer may add to a load for ten idle minutes)")
+    return keep
 
 
 @dataclass

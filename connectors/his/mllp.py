@@ -40,7 +40,7 @@ from connectors.his.hl7_record import MessageRejected, parse_message
 from connectors.his.hl7_table import STREAM, to_table
 from connectors.his.hl7_text import decode, split_messages
 from connectors.his.landing import land_messages, quarantine
-from connectors.landing import new_load_id
+from connectors.landing import LoadRotation, new_load_id
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,8 @@ class _Lander:
 
     def __init__(self, home: Home, stream: str, load_id: str, max_batch: int, max_wait: float,
                  on_landed: Callable[[Path], None] | None, counts: dict[str, int]):
-        self.home, self.stream, self.load_id = home, stream, load_id
+        self.home, self.stream = home, stream
+        self.loads = LoadRotation(first=load_id)  # a new load every 500 parts or after ten idle minutes
         self.max_batch, self.max_wait, self.on_landed, self.counts = max_batch, max_wait, on_landed, counts
         self.queue: asyncio.Queue[tuple[Inbound, asyncio.Future]] = asyncio.Queue()
         self.busy = False
@@ -131,7 +132,7 @@ class _Lander:
         outcomes: dict[int, _Outcome] = {}
         if good:
             try:
-                part = land_messages(to_table([i.record for i in good]), self.home, self.load_id, self.stream)
+                part = land_messages(to_table([i.record for i in good]), self.home, self.loads.next(), self.stream)
                 outcomes.update({id(i): _Outcome("AA") for i in good})
                 self.counts["accepted"] += len(good)
                 if self.on_landed:
@@ -149,7 +150,7 @@ class _Lander:
 
     def _quarantine(self, bad: list[Inbound], outcomes: dict[int, _Outcome]) -> None:
         try:
-            quarantine(rejected([(i.origin, i.reason, i.raw) for i in bad]), self.home, self.load_id, self.stream)
+            quarantine(rejected([(i.origin, i.reason, i.raw) for i in bad]), self.home, self.loads.current, self.stream)
         except Exception as err:
             log.exception("MLLP: could not quarantine %d message(s)", len(bad))
             for i in bad:
@@ -170,7 +171,7 @@ class MllpListener:
     server: asyncio.AbstractServer
     host: str
     port: int
-    load_id: str
+    load_id: str  # the first load it lands into (a new one every 500 parts or after ten idle minutes)
     stream: str
     counts: dict[str, int]
     _lander: _Lander | None = None

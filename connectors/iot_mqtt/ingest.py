@@ -31,7 +31,7 @@ from connectors.base.identity import stamp
 from connectors.iot_mqtt.config import MqttConfig, Router
 from connectors.iot_mqtt.decode import EVENTS_STREAM, STATUS_STREAM, Message, decode_batch
 from connectors.iot_mqtt.sparkplug.tracker import Tracker
-from connectors.landing import land, new_load_id
+from connectors.landing import LoadRotation, land
 from connectors.state import StateStore
 
 SYSTEM = "iot_mqtt"
@@ -48,7 +48,8 @@ class Ingested:
 
 
 class Ingestor:
-    """Owns the load ids (rotated every ``parts_per_load`` parts) and the Sparkplug tracker state."""
+    """Owns the load ids (rotated every ``parts_per_load`` parts or after ten idle minutes,
+    :class:`connectors.landing.LoadRotation`) and the Sparkplug tracker state."""
 
     def __init__(self, cfg: MqttConfig, home: Home):
         self.cfg, self.home = cfg, home
@@ -56,14 +57,12 @@ class Ingestor:
         self._state_key = f"{cfg.client_id}.sparkplug"
         self.tracker = Tracker(self.state.get(SYSTEM, self._state_key))
         self.router = Router(cfg.topics)
-        self._loads: dict[str, tuple[str, int]] = {}  # stream -> (load id, parts written)
+        self._loads: dict[str, LoadRotation] = {}  # stream -> its load ids (new after parts_per_load or idle)
 
     def _load_id(self, stream: str) -> str:
-        lid, n = self._loads.get(stream, (None, 0))
-        if lid is None or n >= self.cfg.parts_per_load:
-            lid, n = new_load_id(), 0
-        self._loads[stream] = (lid, n + 1)
-        return lid
+        if stream not in self._loads:
+            self._loads[stream] = LoadRotation(self.cfg.parts_per_load)
+        return self._loads[stream].next()
 
     def _stamped(self, stream: str, table: pa.Table, load_id: str) -> pa.Table:
         if stream in (STATUS_STREAM, EVENTS_STREAM) or "event_key" in table.column_names:
