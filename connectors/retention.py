@@ -52,6 +52,7 @@ from pathlib import Path
 from connectors import load_status
 from connectors.base.home import Home
 from connectors.errors import ConfigError
+from connectors.iot_mqtt.consumers import done_parts
 
 log = logging.getLogger(__name__)
 _KEEP = re.compile(r"^\s*([1-9][0-9]*)\s*([dhm])\s*$")
@@ -92,8 +93,8 @@ class Pruned:
     held: dict[str, str] = field(default_factory=dict)  # load id → why it stays (the first old load held only)
 
 
-def _consumers(home: Home, system: str, stream: str) -> dict[str, dict[str, int]]:
-    """consumer → its ``{load id: parts done}`` on this stream, for every consumer that reads it."""
+def _consumers(home: Home, system: str, stream: str) -> dict[str, dict]:
+    """consumer → its cursor on this stream (``connectors.iot_mqtt.consumers``), for every consumer that reads it."""
     out = {}
     for p in sorted((home.state / "consumers" / system).glob("*.json")):
         doc = json.loads(p.read_text())
@@ -102,14 +103,14 @@ def _consumers(home: Home, system: str, stream: str) -> dict[str, dict[str, int]
     return out
 
 
-def _why_held(home: Home, load_id: str, parts: int, consumers: dict[str, dict[str, int]]) -> str | None:
+def _why_held(home: Home, load_id: str, parts: int, consumers: dict[str, dict]) -> str | None:
     """None when the load is finished for every reader, else why it stays."""
     status = load_status.read_status(home, load_id)
     if status is not None:
         return None if status.get("status") == "loaded" else f"its load is {status.get('status')}, not loaded"
     if not consumers:
         return "no consumer reads this stream"
-    behind = sorted(c for c, done in consumers.items() if done.get(load_id, 0) < parts)
+    behind = sorted(c for c, cursor in consumers.items() if done_parts(cursor, load_id, parts) < parts)
     return f"consumer(s) {', '.join(behind)} have not processed all its parts" if behind else None
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 
 from connectors.base.home import Home
 from connectors.errors import ConfigError
+from connectors.landing import IDLE_ROTATE_S
 from connectors.state import StateStore
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -42,15 +44,43 @@ def _store(home: Home) -> StateStore:
     return st
 
 
-def offsets(home: Home, system: str, stream: str, consumer: str) -> dict[str, int]:
-    """``{load_id: parts done}`` of one consumer on one stream."""
+THROUGH = "~through"  # a cursor key no load id can be: every load up to this one is done and sealed
+SEALED_S = IDLE_ROTATE_S + 300  # a load idle this long gets no more parts (connectors.landing.LoadRotation)
+
+
+def _cursor(home: Home, system: str, stream: str, consumer: str) -> dict:
     if not _NAME.match(consumer):
         raise ConfigError(f"consumer name {consumer!r}: use letters, digits, '.', '_', '-'")
     return dict(_store(home).get(system, consumer).get(stream, {}))
 
 
+def offsets(home: Home, system: str, stream: str, consumer: str) -> dict[str, int]:
+    """``{load_id: parts done}`` of one consumer on one stream, for the loads after :func:`through`."""
+    return {k: v for k, v in _cursor(home, system, stream, consumer).items() if k != THROUGH}
+
+
+def through(home: Home, system: str, stream: str, consumer: str) -> str | None:
+    """The load up to which (inclusive) this consumer has done every load, all of them sealed; or None."""
+    return _cursor(home, system, stream, consumer).get(THROUGH)
+
+
+def done_parts(cursor: dict, load_id: str, parts: int) -> int:
+    """How many of a load's ``parts`` a consumer's cursor (its stream's entry) has done."""
+    t = cursor.get(THROUGH)
+    return parts if t is not None and load_id <= t else cursor.get(load_id, 0)
+
+
 def _part_no(path: Path) -> int:
     return int(path.stem.split("-")[1])
+
+
+def _sealed(folder: Path, parts: list[Path], now: float) -> bool:
+    """No writer adds to this load any more: its newest part (or the empty folder) is older than SEALED_S."""
+    try:
+        newest = parts[-1].stat().st_mtime if parts else folder.stat().st_mtime
+    except FileNotFoundError:  # removed by retention meanwhile
+        return True
+    return now - newest > SEALED_S
 
 
 def pending(home: Home, system: str, stream: str, consumer: str,
@@ -58,37 +88,50 @@ def pending(home: Home, system: str, stream: str, consumer: str,
     """Landed parts this consumer has not processed yet, oldest load first, parts in order.
 
     ``load_parts``: the most parts the writer puts in one load (the stream worker's ``parts_per_load``);
-    a load this consumer has done that many parts of is complete and its folder is not listed again, so a
-    pass costs the same after a day of loads as after a minute (only loads cut short by a stop or a crash
-    are listed each time: one per restart at most). Entries of loads whose folder is gone (landing
-    retention, :mod:`connectors.retention`) are dropped from the cursor here, by its own consumer.
+    a load this consumer has done that many parts of is complete and its folder is not listed again.
+    The cursor stays small (docs/adr/0287): the loads at its start that are done and sealed (complete, or
+    idle for longer than a writer extends a load) fold into one ``through`` mark, and entries of loads whose
+    folder is gone (landing retention) are dropped — both here, by the consumer itself, which is the only
+    writer of its cursor. A pass then lists only the loads after the mark that are not complete.
     """
-    done = offsets(home, system, stream, consumer)
+    cursor = _cursor(home, system, stream, consumer)
+    mark = cursor.get(THROUGH)
     root = home.landing / system / stream
     try:
         with os.scandir(root) as it:
             loads = sorted(e.name for e in it if e.is_dir())
     except FileNotFoundError:
         loads = []
-    gone = set(done) - set(loads)
-    if gone:
-        _forget(home, system, stream, consumer, gone)
-    out = []
+    now, out, fold, folding = time.time(), [], mark, True
     for name in loads:
-        n = done.get(name, 0)
-        if load_parts is not None and n >= load_parts:
+        if mark is not None and name <= mark:
             continue
-        out += [(name, p) for p in sorted((root / name).glob("part-*.parquet")) if _part_no(p) >= n]
+        n = cursor.get(name, 0)
+        finished = load_parts is not None and n >= load_parts
+        if not finished:
+            parts = sorted((root / name).glob("part-*.parquet"))
+            todo = [(name, p) for p in parts if _part_no(p) >= n]
+            out += todo
+            finished = not todo and _sealed(root / name, parts, now)
+        folding = folding and finished
+        if folding:
+            fold = name
+    present = set(loads)
+    stale = [k for k in cursor if k != THROUGH and (k not in present or (fold is not None and k <= fold))]
+    if fold != mark or stale:
+        _rewrite(home, system, stream, consumer, fold, stale)
     return out
 
 
-def _forget(home: Home, system: str, stream: str, consumer: str, load_ids: set[str]) -> None:
-    """Drop a consumer's entries for loads that are no longer landed (the cursor stays as small as the landing)."""
+def _rewrite(home: Home, system: str, stream: str, consumer: str, fold: str | None, stale: list[str]) -> None:
+    """Set the consumer's ``through`` mark and drop the entries it covers or whose load is gone."""
     st = _store(home)
     doc = st.get(system, consumer)
-    loads = doc.get(stream, {})
-    for load_id in load_ids:
+    loads = doc.setdefault(stream, {})
+    for load_id in stale:
         loads.pop(load_id, None)
+    if fold is not None:
+        loads[THROUGH] = fold
     st.set(system, consumer, doc)
 
 

@@ -42,3 +42,46 @@ def test_complete_loads_are_not_listed_again_and_the_rest_still_drains(home, mon
     assert got == [("L2", "part-00001.parquet"), ("L3", "part-00000.parquet")]
     assert listed == ["L2", "L3"]  # L1 (2 of 2 done) was not listed
     assert [(lid, p.name) for lid, p in pending(home, "iot_mqtt", "telemetry", "w")] == got  # same parts
+
+
+def _age(folder, seconds):
+    import os
+    import time
+
+    t = time.time() - seconds
+    for p in [folder, *folder.glob("part-*.parquet")]:
+        os.utime(p, (t, t))
+
+
+def test_done_and_sealed_loads_at_the_start_fold_into_one_mark(home, monkeypatch):
+    """The cursor does not grow by one entry per load: loads done to ``load_parts`` (or done and idle for
+    longer than a writer extends a load) at the cursor's start become one ``through`` mark; a load still
+    open stops the fold; a pass no longer lists the folded loads; retention reads the mark as done."""
+    from pathlib import Path
+
+    from connectors.iot_mqtt.consumers import SEALED_S, THROUGH, done_parts, through
+
+    root = home.landing / "iot_mqtt" / "telemetry"
+    for load, parts in (("L1", 2), ("L2", 1), ("L3", 2), ("L4", 1)):
+        for i in range(parts):
+            land(pa.table({"i": [i]}), home, "iot_mqtt", "telemetry", load)
+    _age(root / "L2", SEALED_S + 60)  # L2: one part, cut short (a stop), idle since: sealed
+    for lid, path, _ in list(drain(home, "iot_mqtt", "telemetry", "w", load_parts=2))[:4]:  # L1, L2, L3's first
+        mark_done(home, "iot_mqtt", "telemetry", "w", lid, path)
+    assert [p.name for _, p in pending(home, "iot_mqtt", "telemetry", "w", load_parts=2)] == [
+        "part-00001.parquet", "part-00000.parquet"]  # L3's second, L4's only part
+    assert through(home, "iot_mqtt", "telemetry", "w") == "L2"
+    assert offsets(home, "iot_mqtt", "telemetry", "w") == {"L3": 1}
+    listed, real_glob = [], Path.glob
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: listed.append(self.name) or real_glob(self, pattern))
+    for lid, path, _ in drain(home, "iot_mqtt", "telemetry", "w", load_parts=2):
+        mark_done(home, "iot_mqtt", "telemetry", "w", lid, path)
+    assert "L1" not in listed and "L2" not in listed
+    assert pending(home, "iot_mqtt", "telemetry", "w", load_parts=2) == []
+    assert through(home, "iot_mqtt", "telemetry", "w") == "L3"  # L4: done but young, a writer may extend it
+    assert offsets(home, "iot_mqtt", "telemetry", "w") == {"L4": 1}
+    land(pa.table({"i": [9]}), home, "iot_mqtt", "telemetry", "L4")  # ... and it does
+    assert [(lid, p.name) for lid, p in pending(home, "iot_mqtt", "telemetry", "w", load_parts=2)] == [
+        ("L4", "part-00001.parquet")]
+    cursor = {"~through": "L3", "L4": 1}
+    assert THROUGH in cursor and done_parts(cursor, "L1", 2) == 2 and done_parts(cursor, "L4", 2) == 1
