@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from connectors.base.home import Home
-from connectors.iot_mqtt.consumers import drain, mark_done
+from connectors.iot_mqtt.consumers import Listing, drain, mark_done
 from connectors.iot_mqtt.ingest import SYSTEM
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class Passes:
                  load_parts: int | None = None):
         self.home, self.consumer, self.streams, self.process = home, consumer, streams, process
         self.load_parts = load_parts  # the writer's parts_per_load: complete loads are not listed again
+        self.listings = {s: Listing() for s in streams}  # each stream's load folders, read again when they change
         self.stats = stats if stats is not None else Stats()
         self.written = written  # part path -> the table just landed there (a hand-off on the same process)
         self.dirty = threading.Event()  # something landed (or failed) since the last pass
@@ -66,8 +67,8 @@ class Passes:
         self.dirty.clear()  # before draining: a part landed from now on sets it again
         self.busy.set()
         try:
-            pending = {s: list(drain(self.home, SYSTEM, s, self.consumer, self.written, self.load_parts))
-                       for s in self.streams}
+            pending = {s: list(drain(self.home, SYSTEM, s, self.consumer, self.written, self.load_parts,
+                                     self.listings[s])) for s in self.streams}
             pending = {s: parts for s, parts in pending.items() if parts}
             if not pending:
                 return 0

@@ -85,3 +85,25 @@ def test_done_and_sealed_loads_at_the_start_fold_into_one_mark(home, monkeypatch
         ("L4", "part-00001.parquet")]
     cursor = {"~through": "L3", "L4": 1}
     assert THROUGH in cursor and done_parts(cursor, "L1", 2) == 2 and done_parts(cursor, "L4", 2) == 1
+
+
+def test_a_kept_listing_reads_the_folder_names_again_only_when_they_change(home):
+    """A long-lived consumer's pass stats the stream's folder instead of reading every load name; a new
+    load (the folder's mtime moves) is seen on the next pass; a folder changed within the last second is
+    always read again (a change in the same clock tick would otherwise be missed)."""
+    from connectors.iot_mqtt.consumers import Listing
+
+    root = home.landing / "iot_mqtt" / "telemetry"
+    for lid in ("L1", "L2"):
+        land(pa.table({"i": [1]}), home, "iot_mqtt", "telemetry", lid)
+    listing = Listing()
+    assert [lid for lid, _ in pending(home, "iot_mqtt", "telemetry", "w", listing=listing)] == ["L1", "L2"]
+    assert [lid for lid, _ in pending(home, "iot_mqtt", "telemetry", "w", listing=listing)] == ["L1", "L2"]
+    assert listing.reads == 2  # just changed: not trusted yet
+    _age(root, 5)  # the folder's last change is now five seconds old
+    pending(home, "iot_mqtt", "telemetry", "w", listing=listing)
+    pending(home, "iot_mqtt", "telemetry", "w", listing=listing)
+    assert listing.reads == 3  # read once more, then reused
+    land(pa.table({"i": [1]}), home, "iot_mqtt", "telemetry", "L3")
+    assert [lid for lid, _ in pending(home, "iot_mqtt", "telemetry", "w", listing=listing)] == ["L1", "L2", "L3"]
+    assert listing.reads == 4
