@@ -5,7 +5,8 @@ each ``Bundle.link[relation=next]`` until there is none. 5xx, 429 and timeouts a
 retried with backoff (``Retry-After`` honoured); what still fails raises
 :class:`~connectors.errors.RetriableError`, so the cursor stays where it was.
 A token, when needed, comes from the environment (the integration's
-``{env: NAME}``), never from the config file.
+``{env: NAME}``), never from the config file. Deletes never show in a search: they come from
+the type's ``_history`` (:mod:`connectors.his.fhir_history`, docs/adr/0243).
 
 >>> first_url("http://fhir.local/r4/", "Patient", "2024-01-01T00:00:00Z", 50)
 'http://fhir.local/r4/Patient?_count=50&_sort=_lastUpdated&_lastUpdated=gt2024-01-01T00%3A00%3A00Z'

@@ -6,7 +6,7 @@ Config (secrets already resolved by the runner; none are written in the file)::
     fhir_dir: drops/fhir        # FHIR JSON / Bundle / NDJSON files …
     fhir_base_url: https://…    # … or a FHIR R4 REST server (not both)
     fhir_token: {env: FHIR_TOKEN}   # optional bearer token
-    page_size: 100              # FHIR search _count
+    page_size: 100              # FHIR search and _history _count
     batch_files: 200            # files per batch
 
 A ``{home}`` in a path is the weftline home. State: files seen by name, mtime and
@@ -178,7 +178,15 @@ class HisSource:
 
 
 def _due(deletes: list[tuple[str, Deleted]], upto: datetime | None) -> tuple[list, list]:
-    """(deletes at or before ``upto``, the others); both keep their time order."""
+    """(deletes at or before ``upto``, the others); both keep their time order.
+
+    >>> from connectors.his.fhir_deletes import deleted_entry
+    >>> ds = [("o", deleted_entry({"request": {"method": "DELETE", "url": f"Patient/{i}"},
+    ...                            "response": {"lastModified": f"2024-01-0{i}T00:00:00Z"}}, "o")) for i in (1, 2, 3)]
+    >>> now, later = _due(ds, datetime.fromisoformat("2024-01-02T00:00:00+00:00"))
+    >>> [d.id for _, d in now], [d.id for _, d in later]
+    (['1', '2'], ['3'])
+    """
     if upto is None:
         return [], deletes
     n = next((i for i, (_, d) in enumerate(deletes) if d.last_updated is None or d.last_updated > upto), len(deletes))
