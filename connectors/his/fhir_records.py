@@ -176,9 +176,10 @@ def delete_table(stream: str, events: list[tuple[str, Deleted]]) -> pa.Table:
 
 def _in_order(parts: list[tuple[pa.Table, list[int]]]) -> pa.Table:
     """Tables whose rows came at the given item indices → one table in item order."""
-    parts = [(t, i) for t, i in parts if t.num_rows]
-    if len(parts) == 1:
-        return parts[0][0]
+    full = [(t, i) for t, i in parts if t.num_rows]
+    if len(full) <= 1:
+        return (full or parts)[0][0]
+    parts = full
     table = pa.concat_tables([t for t, _ in parts], promote_options="permissive")
     order = pa.array([n for _, idx in parts for n in idx], pa.int64())
     return table.take(pc.sort_indices(order))

@@ -39,7 +39,7 @@ class FhirServer:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/fhir"
 
     def put(self, resource: dict) -> dict:
-        """Store (or update) a resource, stamping meta.lastUpdated one minute after the newest."""
+        """Store (or update) a resource, stamping meta.lastUpdated one minute after the last stamp given."""
         r = copy.deepcopy(resource)
         r.setdefault("meta", {})["lastUpdated"] = self._tick()
         known = any((x["resourceType"], x.get("id")) == (r["resourceType"], r.get("id")) for x in self.resources)

@@ -63,3 +63,15 @@ def test_a_delete_without_any_time_gets_a_stable_version_of_its_own(tmp_path):
     again = read_fhir(tmp_path / "b.json")[0]["fhir_patient"].to_pylist()[0]
     assert first["last_updated"] is None and first["version"].startswith("delete:sha256:")
     assert first["version"] == again["version"]  # a re-read file keeps its record ids
+
+
+def test_a_delete_then_a_recreate_in_one_bundle_keep_their_order(tmp_path, sample_resources):
+    from connectors.his import read_fhir
+
+    mr = next(r for r in sample_resources if r["resourceType"] == "MedicationRequest")
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": f"MedicationRequest/{mr['id']}"}},
+        {"resource": mr, "request": {"method": "PUT", "url": f"MedicationRequest/{mr['id']}"}}]}
+    (tmp_path / "tx.json").write_text(json.dumps(bundle))
+    rows = read_fhir(tmp_path / "tx.json")[0]["fhir_medication_request"].to_pylist()
+    assert [(r["id"], r["_op"]) for r in rows] == [(mr["id"], "delete"), (mr["id"], "upsert")]  # the upsert wins
