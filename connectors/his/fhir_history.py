@@ -7,7 +7,8 @@ the clock of the incremental cursor: :attr:`History.newest` is the latest entry 
 ``_since`` is inclusive, so entries at or before the cursor were handled by the run that set it
 and are dropped here — every delete is reported by exactly one run. Pages follow ``link[next]``;
 5xx, 429 and timeouts are retried as for the search. A server without ``_history`` (400, 404, 405
-or 501 on the first page) gives ``None``: the caller warns and goes on with the search only.
+or 501 on the first page) raises :class:`~connectors.his.fhir_rest.Unsupported`: the caller warns
+and goes on with the search only.
 See docs/adr/0243-fhir-deletes-from-history.md.
 
 >>> history_url("http://fhir.local/r4/", "Patient", "2024-01-01T00:00:00Z", 50)
@@ -24,7 +25,6 @@ See docs/adr/0243-fhir-deletes-from-history.md.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlencode
@@ -32,9 +32,7 @@ from urllib.parse import urlencode
 import requests
 
 from connectors.his.fhir_deletes import Deleted, deleted_entry, is_delete, utc
-from connectors.his.fhir_rest import Unsupported, pages, session
-
-log = logging.getLogger(__name__)
+from connectors.his.fhir_rest import pages, session
 
 UNSUPPORTED = (400, 404, 405, 501)  # what servers without type-level history answer
 
@@ -44,7 +42,8 @@ def history_url(base_url: str, resource_type: str, since: str, page_size: int) -
 
 
 def _time(entry: dict) -> datetime | None:
-    text = (entry.get("response") or {}).get("lastModified") or ((entry.get("resource") or {}).get("meta") or {}).get("lastUpdated")
+    meta = (entry.get("resource") or {}).get("meta") or {}
+    text = (entry.get("response") or {}).get("lastModified") or meta.get("lastUpdated")
     try:
         return utc(text)
     except ValueError:
@@ -78,15 +77,14 @@ class History:
 
 
 def read_history(base_url: str, resource_type: str, since: str, *, page_size: int = 100,
-                 http: requests.Session | None = None, timeout: float = 30.0) -> History | None:
-    """The deletes of ``resource_type`` after ``since``, oldest first; None when the server has no history."""
+                 http: requests.Session | None = None, timeout: float = 30.0) -> History:
+    """The deletes of ``resource_type`` after ``since``, oldest first.
+
+    Raises :class:`~connectors.his.fhir_rest.Unsupported` when the server has no history for the type.
+    """
     history = History(since=utc(since))
-    try:
-        for url, bundle in pages(history_url(base_url, resource_type, since, page_size), http or session(),
-                                 timeout, "history", UNSUPPORTED):
-            history.add(bundle, url)
-    except Unsupported as err:
-        log.debug("%s", err)
-        return None
+    for url, bundle in pages(history_url(base_url, resource_type, since, page_size), http or session(),
+                             timeout, "history", UNSUPPORTED):
+        history.add(bundle, url)
     history.deletes.sort(key=lambda item: (item[1].last_updated is None, item[1].last_updated or 0))
     return history

@@ -186,7 +186,8 @@ def _in_order(parts: list[tuple[pa.Table, list[int]]]) -> pa.Table:
 
 
 def to_tables(items: Iterable[tuple[str, Any]]) -> tuple[dict[str, pa.Table], dict[str, pa.Table]]:
-    """(origin, resource or Deleted) pairs → ({stream: good rows}, {stream: rejected}); other types are logged and skipped."""
+    """(origin, resource or Deleted) pairs → ({stream: good rows}, {stream: rejected}), rows in item order;
+    other types are logged and skipped."""
     rows: dict[str, tuple[list, list, list, list]] = {}
     deletes: dict[str, tuple[list, list]] = {}
     bad: dict[str, list] = {}

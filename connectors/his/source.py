@@ -40,8 +40,8 @@ from connectors.errors import ConfigError
 from connectors.his import fhir_records, hl7_table
 from connectors.his.fhir_files import read_fhir_file
 from connectors.his.fhir_deletes import Deleted
-from connectors.his.fhir_history import UNSUPPORTED, History, read_history
-from connectors.his.fhir_rest import search_pages, session
+from connectors.his.fhir_history import History, read_history
+from connectors.his.fhir_rest import Unsupported, search_pages, session
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +139,14 @@ class HisSource:
     # -- FHIR REST ------------------------------------------------------------------------------
     def _history(self, rtype: str, cursor: str, http) -> History | None:
         """The deletes since ``cursor`` (None: the server has no ``_history``; warned once per run and type)."""
-        history = read_history(self.config["fhir_base_url"], rtype, cursor, page_size=self.page_size, http=http)
-        if history is None and rtype not in self._no_history:
-            self._no_history.add(rtype)
-            log.warning("his: the FHIR server has no %s/_history (answered %s); deleted %s resources are not "
-                        "detected, the sync goes on with the search only", rtype, "/".join(map(str, UNSUPPORTED)), rtype)
-        return history
+        try:
+            return read_history(self.config["fhir_base_url"], rtype, cursor, page_size=self.page_size, http=http)
+        except Unsupported as err:
+            if rtype not in self._no_history:
+                self._no_history.add(rtype)
+                log.warning("his: the FHIR server has no %s/_history (%s); deleted %s resources are not detected, "
+                            "the sync goes on with the search only", rtype, err, rtype)
+            return None
 
     def _read_fhir_rest(self, stream: str, state: Mapping[str, Any]) -> Iterator[Batch]:
         """History first (its deletes), then the search; deletes are merged into the pages by time.

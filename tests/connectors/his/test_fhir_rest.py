@@ -68,10 +68,13 @@ def test_history_since_is_inclusive_and_the_cursor_instant_is_not_reported_again
     assert "_since=" in fhir_server.requests[-1]
 
 
-def test_a_server_without_history_gives_none_and_other_errors_still_raise(fhir_server):
-    for status in (404, 405, 400):
+def test_a_server_without_history_is_unsupported_and_other_errors_still_raise(fhir_server):
+    from connectors.his.fhir_rest import Unsupported
+
+    for status in (404, 405, 400, 501):
         fhir_server.history_status = status
-        assert _history_since(fhir_server, "MedicationRequest", "2024-01-01T00:00:00Z") is None
+        with pytest.raises(Unsupported, match=f"HTTP {status}"):
+            _history_since(fhir_server, "MedicationRequest", "2024-01-01T00:00:00Z")
     fhir_server.history_status = None
     fhir_server.fail_next.add("MedicationRequest/_history:1")  # a 503 is retried, not taken for "no history"
     h = _history_since(fhir_server, "MedicationRequest", "2024-01-01T00:00:00Z", page_size=50)

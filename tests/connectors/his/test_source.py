@@ -181,3 +181,4 @@ def test_fhir_rest_without_history_syncs_with_one_warning(fhir_server, sample_re
     assert state2 == {"last_updated": updated["meta"]["lastUpdated"]}
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "no MedicationRequest/_history" in warnings[0] and "search only" in warnings[0]
+    assert "HTTP 404" in warnings[0]
