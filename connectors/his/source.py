@@ -6,13 +6,15 @@ Config (secrets already resolved by the runner; none are written in the file)::
     fhir_dir: drops/fhir        # FHIR JSON / Bundle / NDJSON files …
     fhir_base_url: https://…    # … or a FHIR R4 REST server (not both)
     fhir_token: {env: FHIR_TOKEN}   # optional bearer token
-    page_size: 100              # FHIR search _count
+    page_size: 100              # FHIR search and _history _count
     batch_files: 200            # files per batch
 
 A ``{home}`` in a path is the weftline home. State: files seen by name, mtime and
 size (a changed file is read again; its records keep their ids, so nothing
-doubles); for FHIR REST the greatest ``meta.lastUpdated`` seen, advanced only with
-the last page of a search. MLLP (push) lands into the same ``hl7_messages`` stream:
+doubles); for FHIR REST one cursor ``last_updated``, advanced only with the last batch of
+a run: the newest entry of the type's ``_history`` since the cursor (whose ``DELETE``
+entries become delete events, ``_op = 'delete'``), or on a first sync and on a server
+without ``_history`` the greatest ``meta.lastUpdated`` of the search (docs/adr/0243). MLLP (push) lands into the same ``hl7_messages`` stream:
 see :mod:`connectors.his.mllp`.
 
 >>> [s.name for s in HisSource.streams]
@@ -37,7 +39,9 @@ from connectors.base.source import REJECTED_SCHEMA, Batch, Stream, rejected
 from connectors.errors import ConfigError
 from connectors.his import fhir_records, hl7_table
 from connectors.his.fhir_files import read_fhir_file
-from connectors.his.fhir_rest import search_pages, session
+from connectors.his.fhir_deletes import Deleted
+from connectors.his.fhir_history import History, read_history
+from connectors.his.fhir_rest import Unsupported, search_pages, session
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,7 @@ class HisSource:
             raise ConfigError("his: give fhir_dir or fhir_base_url, not both")
         self.batch_files = int(config.get("batch_files", 200))
         self.page_size = int(config.get("page_size", 100))
+        self._no_history: set[str] = set()  # resource types whose _history the server refused (warned once)
 
     def _dir(self, key: str) -> Path:
         value = self.config.get(key)
@@ -132,23 +137,73 @@ class HisSource:
         yield from self._file_batches(stream, self._dir("fhir_dir"), ("*.json", "*.ndjson"), state, read_one, empty)
 
     # -- FHIR REST ------------------------------------------------------------------------------
+    def _history(self, rtype: str, cursor: str, http) -> History | None:
+        """The deletes since ``cursor`` (None: the server has no ``_history``; warned once per run and type)."""
+        try:
+            return read_history(self.config["fhir_base_url"], rtype, cursor, page_size=self.page_size, http=http)
+        except Unsupported as err:
+            if rtype not in self._no_history:
+                self._no_history.add(rtype)
+                log.warning("his: the FHIR server has no %s/_history (%s); deleted %s resources are not detected, "
+                            "the sync goes on with the search only", rtype, err, rtype)
+            return None
+
     def _read_fhir_rest(self, stream: str, state: Mapping[str, Any]) -> Iterator[Batch]:
-        cursor = state.get("last_updated")
-        best = datetime.fromisoformat(cursor.replace("Z", "+00:00")) if cursor else None
+        """History first (its deletes), then the search; deletes are merged into the pages by time.
+
+        The cursor moves only with the last batch: to the newest history entry when the history was
+        read, else (first sync, no history on the server) to the newest resource of the search.
+        """
+        rtype, cursor = RESOURCE_TYPE[stream], state.get("last_updated")
         http = session(self.config.get("fhir_token") or os.environ.get(str(self.config.get("fhir_token_env", ""))))
-        pages = search_pages(self.config["fhir_base_url"], RESOURCE_TYPE[stream], cursor,
-                             page_size=self.page_size, http=http)
+        history = self._history(rtype, cursor, http) if cursor else None
+        deletes = list(history.deletes) if history else []
+        start = best = datetime.fromisoformat(cursor.replace("Z", "+00:00")) if cursor else None
+        pages = search_pages(self.config["fhir_base_url"], rtype, cursor, page_size=self.page_size, http=http)
         pending: Batch | None = None
         for url, bundle in pages:
             if pending:
                 yield pending  # not the last page: the cursor does not move yet
             items = list(fhir_records.resources_in(bundle, url))
             good, invalid = fhir_records.to_tables(items)
-            top = _newest(items, RESOURCE_TYPE[stream])  # rejected ones count too: they are quarantined
+            top = _newest(items, rtype)  # rejected ones count too: they are quarantined
             if top and (best is None or top > best):
-                best, cursor = top, top.isoformat().replace("+00:00", "Z")
-            pending = Batch(stream, good.get(stream, fhir_records.empty_table(stream)), dict(state),
-                            invalid.get(stream, REJECTED_SCHEMA.empty_table()))
-        if pending:
-            pending.state = {**state, "last_updated": cursor} if cursor else dict(state)
-            yield pending
+                best = top
+            now, deletes = _due(deletes, top)
+            pending = _with_deletes(Batch(stream, good.get(stream, fhir_records.empty_table(stream)), dict(state),
+                                          invalid.get(stream, REJECTED_SCHEMA.empty_table())), now)
+        pending = _with_deletes(pending, deletes)  # the rest: deleted after the newest search result
+        newest = history.newest if history else best
+        moved = newest is not None and newest != start
+        pending.state = {**state, "last_updated": newest.isoformat().replace("+00:00", "Z")} if moved else dict(state)
+        yield pending
+
+
+def _due(deletes: list[tuple[str, Deleted]], upto: datetime | None) -> tuple[list, list]:
+    """(deletes at or before ``upto``, the others); both keep their time order.
+
+    >>> from connectors.his.fhir_deletes import deleted_entry
+    >>> ds = [("o", deleted_entry({"request": {"method": "DELETE", "url": f"Patient/{i}"},
+    ...                            "response": {"lastModified": f"2024-01-0{i}T00:00:00Z"}}, "o")) for i in (1, 2, 3)]
+    >>> now, later = _due(ds, datetime.fromisoformat("2024-01-02T00:00:00+00:00"))
+    >>> [d.id for _, d in now], [d.id for _, d in later]
+    (['1', '2'], ['3'])
+    """
+    if upto is None:
+        return [], deletes
+    n = next((i for i, (_, d) in enumerate(deletes) if d.last_updated is None or d.last_updated > upto), len(deletes))
+    return deletes[:n], deletes[n:]
+
+
+def _with_deletes(batch: Batch, deletes: list[tuple[str, Deleted]]) -> Batch:
+    """The batch with these delete events merged in by ``last_updated`` (rejected: the unusable ones)."""
+    if not deletes:
+        return batch
+    good, bad = fhir_records.to_tables(deletes)
+    events = good.get(batch.stream)
+    if events is not None:
+        table = pa.concat_tables([batch.table, events], promote_options="permissive")
+        batch.table = table.sort_by([("last_updated", "ascending")])
+    if batch.stream in bad:
+        batch.rejected = pa.concat_tables([batch.rejected, bad[batch.stream]])
+    return batch

@@ -2,7 +2,9 @@
 
 Run: ``python -m connectors.his.tap --config config.json [--state state.json]`` with
 ``{"fhir_base_url": URL}`` (FHIR R4 REST search, incremental on ``last_updated``, sent as
-``_lastUpdated=gt…``; a bearer token only through ``fhir_token_env``, the name of an
+``_lastUpdated=gt…``; from a bookmark the type's ``_history?_since=…`` is read first and its
+deletes come as records with ``_op = 'delete'``, in ``last_updated`` order with the search
+results — docs/adr/0243; a bearer token only through ``fhir_token_env``, the name of an
 environment variable) or ``{"fhir_dir": DIR}`` (JSON / Bundle / NDJSON files, re-read in full).
 Streams: ``fhir_medication_request``, ``fhir_patient``, ``fhir_practitioner``,
 ``fhir_organization``; records are the rows the weftline runner lands (one parser).

@@ -45,3 +45,14 @@ def test_fhir_rows_match_the_schema(fhir_dir, stream):
     assert rows
     for row in rows:
         v.validate(_json(row))
+
+
+@pytest.mark.parametrize("stream,rtype", [("fhir_medication_request", "MedicationRequest"), ("fhir_patient", "Patient")])
+def test_delete_events_match_the_schema_and_an_unknown_op_does_not(tmp_path, stream, rtype):
+    v = _validator(stream)
+    (tmp_path / "d.json").write_text(json.dumps({"resourceType": "Bundle", "type": "history", "entry": [
+        {"request": {"method": "DELETE", "url": f"{rtype}/x1"}, "response": {"lastModified": "2024-01-01T00:00:00Z"}}]}))
+    [row] = read_fhir(tmp_path / "d.json")[0][stream].to_pylist()
+    v.validate(_json(row))
+    with pytest.raises(jsonschema.ValidationError):
+        v.validate(_json(dict(row, _op="remove")))

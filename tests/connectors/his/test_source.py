@@ -103,3 +103,82 @@ def test_config_errors_are_clear(tmp_path):
         list(HisSource({}, Home(tmp_path)).read("hl7_messages", {}))
     with pytest.raises(ConfigError, match="no stream"):
         list(HisSource({}, Home(tmp_path)).read("nope", {}))
+
+
+def _rows(batches):
+    return [r for b in batches for r in b.table.to_pylist()]
+
+
+def test_fhir_rest_a_deleted_resource_becomes_one_delete_event(fhir_server, sample_resources, tmp_path):
+    src = HisSource({"fhir_base_url": fhir_server.base_url, "page_size": 3}, Home(tmp_path / "home"))
+    batches, state = _run(src, "fhir_medication_request", {})
+    assert {r["_op"] for r in _rows(batches)} == {"upsert"} and len(_rows(batches)) == 8
+    assert not any("/_history" in r for r in fhir_server.requests)  # first sync: nothing delivered could be deleted
+    when = fhir_server.delete("MedicationRequest", "medrx0305")
+    batches, state2 = _run(src, "fhir_medication_request", state)
+    [event] = _rows(batches)
+    assert (event["id"], event["_op"], event["version"]) == ("medrx0305", "delete", when)
+    assert event["last_updated"].isoformat().replace("+00:00", "Z") == when
+    assert event["status"] is None and event["requester_reference"] is None and event["resource_json"] is None
+    assert state2 == {"last_updated": when}
+    stamped = _stamped(src, batches[-1])  # a new version of the record: not the id of its last upsert
+    first = pa.concat_tables([_stamped(src, b) for b in _run(src, "fhir_medication_request", {})[0]],
+                             promote_options="permissive")
+    assert stamped.column("_wl_record_id")[0].as_py() not in first.column("_wl_record_id").to_pylist()
+    # a re-run: the history still serves the delete (_since is inclusive) but it is not emitted again
+    batches, state3 = _run(src, "fhir_medication_request", state2)
+    assert _rows(batches) == [] and state3 == state2
+
+
+def test_fhir_rest_deletes_are_merged_in_time_order_and_a_recreated_resource_survives(fhir_server, sample_resources,
+                                                                                      tmp_path):
+    src = HisSource({"fhir_base_url": fhir_server.base_url, "page_size": 1}, Home(tmp_path / "home"))
+    _, state = _run(src, "fhir_medication_request", {})
+    by_id = {r["id"]: r for r in sample_resources}
+    fhir_server.delete("MedicationRequest", "medrx0301")
+    fhir_server.put({**by_id["medrx0302"], "status": "stopped"})
+    fhir_server.delete("MedicationRequest", "medrx0303")
+    fhir_server.put({**by_id["medrx0303"], "status": "active"})  # re-created after its delete
+    fhir_server.delete("MedicationRequest", "medrx0306")  # after the newest search result
+    batches, state2 = _run(src, "fhir_medication_request", state)
+    rows = _rows(batches)
+    assert [(r["id"], r["_op"]) for r in rows] == [("medrx0301", "delete"), ("medrx0302", "upsert"),
+                                                   ("medrx0303", "delete"), ("medrx0303", "upsert"),
+                                                   ("medrx0306", "delete")]
+    stamps = [r["last_updated"] for r in rows]
+    assert stamps == sorted(stamps)  # one time-ordered stream (the Singer tap declares it sorted)
+    assert [[r["id"] for r in b.table.to_pylist()] for b in batches] == [  # two search pages of one resource
+        ["medrx0301", "medrx0302"], ["medrx0303", "medrx0303", "medrx0306"]]
+    assert batches[0].state == state  # the cursor moves with the last batch only
+    assert state2 == {"last_updated": fhir_server.clock.isoformat().replace("+00:00", "Z")}
+
+
+def test_fhir_rest_a_crash_after_a_page_rereads_the_same_deletes(fhir_server, tmp_path):
+    src = HisSource({"fhir_base_url": fhir_server.base_url, "page_size": 1}, Home(tmp_path / "home"))
+    _, state = _run(src, "fhir_medication_request", {})
+    fhir_server.delete("MedicationRequest", "medrx0307")
+    fhir_server.put({**next(r for r in fhir_server.resources if r["id"] == "medrx0308"), "status": "stopped"})
+    fhir_server.put({**next(r for r in fhir_server.resources if r["id"] == "medrx0304"), "status": "stopped"})
+    it = src.read("fhir_medication_request", state)
+    first = next(it)  # the process dies here: the first page landed, its state is the old cursor
+    assert first.state == state
+    again, _ = _run(src, "fhir_medication_request", first.state)
+    ids = [(r["id"], r["_op"]) for r in _rows(again)]
+    assert ids == [("medrx0307", "delete"), ("medrx0308", "upsert"), ("medrx0304", "upsert")]
+    assert _rows([first]) == _rows(again)[:first.table.num_rows]  # same rows, so the same record ids
+
+
+def test_fhir_rest_without_history_syncs_with_one_warning(fhir_server, sample_resources, tmp_path, caplog):
+    fhir_server.history_status = 404
+    src = HisSource({"fhir_base_url": fhir_server.base_url, "page_size": 3}, Home(tmp_path / "home"))
+    _, state = _run(src, "fhir_medication_request", {})
+    fhir_server.delete("MedicationRequest", "medrx0301")
+    updated = fhir_server.put({**sample_resources[1], "status": "stopped"})
+    with caplog.at_level("WARNING", logger="connectors.his.source"):
+        batches, state2 = _run(src, "fhir_medication_request", state)
+        _run(src, "fhir_medication_request", state2)  # same run (same source): no second warning
+    assert [(r["id"], r["_op"]) for r in _rows(batches)] == [(updated["id"], "upsert")]  # the delete is not seen
+    assert state2 == {"last_updated": updated["meta"]["lastUpdated"]}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "no MedicationRequest/_history" in warnings[0] and "search only" in warnings[0]
+    assert "HTTP 404" in warnings[0]

@@ -47,3 +47,21 @@ def test_tap_reads_all_pages_and_resumes_from_its_bookmark(server):
         "fhir_medication_request": {"replication_key": "last_updated", "replication_key_value": bookmark}}})
     resumed.sync_all()
     assert [(r["id"], r["status"]) for r in resumed.records["fhir_medication_request"]] == [(updated["id"], "stopped")]
+
+
+def test_tap_emits_a_delete_after_its_bookmark_as_an_op_delete_record(server):
+    everything = SuiteConfig(max_records_limit=None)
+    config = {"fhir_base_url": server.base_url, "page_size": 3}
+    runner = TapTestRunner(FhirTap, config=config, suite_config=everything)
+    runner.sync_all()
+    bookmark = runner.state_messages[-1]["value"]["bookmarks"]["fhir_medication_request"]["replication_key_value"]
+    schema = next(m for m in runner.raw_messages if m["type"] == "SCHEMA" and m["stream"] == "fhir_medication_request")
+    assert schema["schema"]["properties"]["_op"]["enum"] == ["upsert", "delete"]
+    server.delete("MedicationRequest", "medrx0306")
+    resumed = TapTestRunner(FhirTap, config=config, suite_config=everything, state={"bookmarks": {
+        "fhir_medication_request": {"replication_key": "last_updated", "replication_key_value": bookmark}}})
+    resumed.sync_all()
+    [rec] = resumed.records["fhir_medication_request"]
+    assert (rec["id"], rec["_op"], rec["resource_json"]) == ("medrx0306", "delete", None)
+    new = resumed.state_messages[-1]["value"]["bookmarks"]["fhir_medication_request"]["replication_key_value"]
+    assert new > bookmark
