@@ -257,7 +257,9 @@ class Evaluator:
             values = pa.array([i.value for i in node.items])
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed literal types, e.g. (1, 'a'): compare as text
             values = pa.array([None if i.value is None else str(i.value) for i in node.items], pa.string())
-        if values.type != x.type and not pa.types.is_null(x.type):
+        if pa.types.is_null(x.type):  # a column null in the whole batch: typed like the list (null IN … is null)
+            x = x.cast(values.type)
+        elif values.type != x.type:
             try:
                 values = values.cast(x.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

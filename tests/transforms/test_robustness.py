@@ -136,3 +136,21 @@ def test_a_typed_default_is_cast_like_data():
 
     assert out.outputs[0].table.select(["m", "d"]).to_pylist() == [
         {"m": Decimal("1.5"), "d": date(2026, 11, 24)}, {"m": Decimal("2.0"), "d": date(2026, 1, 1)}]
+
+
+def test_in_over_a_column_null_in_the_whole_batch_is_null_not_an_error():
+    """A batch where a column has no value at all comes as Arrow's null type (e.g. a batch of FHIR delete
+    events): ``x in (...)`` is null there, as in SQL, so a ``when:`` with ``or x is null`` keeps the rows."""
+    plan = compile_spec(parse_spec("""
+mapping: t
+version: 1
+source: {connector: web_analytics, stream: form_submissions}
+target: {entity: lead, key: [k], write: upsert}
+when: "intent in ('order', 'plan') or intent is null"
+fields:
+  k: {from: id}
+  known: {expr: "intent not in ('order')"}
+"""))
+    r = plan.apply(pa.table({"id": pa.array(["1", "2"]), "intent": pa.nulls(2)}))
+    out = r.outputs[0].table
+    assert out.column("k").to_pylist() == ["1", "2"] and out.column("known").to_pylist() == [None, None]
