@@ -5,7 +5,7 @@ chosen so the two cores and the disk are busy at once (docs/adr/0110)::
 
     leaf hashes + hex ids → bytes     the C loop, two threads (one pass over the characters)
       ├─ writer thread:  Parquet of the segment → write + fsync
-      ├─ writer thread:  the .leaves file → write + fsync          (its fsync waits on the disk, not a core)
+      ├─ writer thread:  the .leaves file (a 4-byte prefix per leaf, ADR 0113) → write + fsync
       └─ this thread:    Merkle root (two threads for big levels), sha256 of the leaf file
 
 Nothing here touches the ledger: an unrecorded file is ignored by every reader (docs/adr/0108).
@@ -19,7 +19,7 @@ Nothing here touches the ledger: an unrecorded file is ignored by every reader (
 >>> e = build(2, "received", record_id=pa.array(["00ff", "a1b2"]))
 >>> w = put_segment(blobs, "s.parquet", e, pool)
 >>> w.bytes == blobs.size("s.parquet"), len(blobs.get("s.parquet.leaves")), len(w.root)
-(True, 64, 32)
+(True, 8, 32)
 >>> put_segment(blobs, "t.parquet", e, None) == w  # the same files, written on the calling thread
 True
 """
@@ -32,6 +32,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from lineage import segment_file
@@ -44,6 +45,9 @@ class Written:
     bytes: int  # size of the segment file
     root: bytes  # its Merkle root (RFC 6962)
     leaves_sha256: str  # hex sha256 of the .leaves file
+
+
+LEAF_PREFIX = 4  # bytes of each leaf kept in the .leaves file: enough to name a changed row (ADR 0113)
 
 
 _local = threading.local()  # each thread's Scratch: its buffers are reused by the next segment it writes
@@ -70,7 +74,7 @@ def put_segment(blobs: Any, file: str, edges: pa.Table, pool: Executor | None) -
     edges = conform(edges)
     # into this thread's buffers: both files are written before this returns, so the next segment may reuse them
     leaves, ids = hash_and_decode(edges, segment_file.ID_COLUMNS, _scratch())
-    leaf_bytes = leaves.data  # a view: no copy of the 32 bytes per edge
+    leaf_bytes = np.ascontiguousarray(leaves[:, :LEAF_PREFIX]).data  # verify names a changed row by these
     if pool is None:
         size = _put_parquet(blobs, file, edges, ids)
         blobs.put(file + ".leaves", leaf_bytes)

@@ -81,13 +81,16 @@ def _read(store, seg: dict) -> tuple[pa.Table | None, str | None]:
 
 
 def _stored_leaves(store, seg: dict) -> np.ndarray | None:
+    """The leaves stored at append time, one row each: whole (32 bytes, older segments) or their first
+    4 bytes (ADR 0113) — the file's size over the ledger's row count says which."""
     name = seg["file"] + ".leaves"
     if store.blobs.size(name) is None:
         return None
     data = store.blobs.get(name)
-    if hashlib.sha256(data).hexdigest() != seg["leaves_sha256"] or len(data) % 32:
+    rows = seg["rows"] or 1
+    if hashlib.sha256(data).hexdigest() != seg["leaves_sha256"] or len(data) not in (32 * rows, 4 * rows):
         return None
-    return np.frombuffer(data, np.uint8).reshape(-1, 32)
+    return np.frombuffer(data, np.uint8).reshape(-1, len(data) // rows)
 
 
 def _segment_problem(store, seg: dict) -> tuple[int | None, str | None, int]:
@@ -100,7 +103,7 @@ def _segment_problem(store, seg: dict) -> tuple[int | None, str | None, int]:
     stored = _stored_leaves(store, seg)
     if stored is None:
         return None, "Merkle root does not match (the leaf file is altered too)", t.num_rows
-    row = first_mismatch(stored, leaves)
+    row = first_mismatch(stored, leaves[:, :stored.shape[1]])
     detail = f"{t.num_rows} rows, ledger says {seg['rows']}" if t.num_rows != seg["rows"] else "edge altered"
     return row, f"Merkle root does not match: {detail}", t.num_rows
 

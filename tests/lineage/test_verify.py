@@ -107,3 +107,30 @@ def test_unreadable_segment_is_named(two_runs):
     two_runs.blobs.put(seg["file"], b"not parquet")
     p = verify(two_runs).problems[0]
     assert p.seq == 3 and "unreadable" in p.message
+
+
+def _old_style(store, seg) -> None:
+    """Replace a segment's .leaves file by its whole leaves (the format before ADR 0113), ledger updated."""
+    import hashlib
+
+    from lineage.merkle import leaf_hashes
+
+    data = leaf_hashes(store.read_segment(seg)).tobytes()
+    store.blobs.put(seg["file"] + ".leaves", data)
+    with store.ledger.tx(lock=True) as cur:
+        cur.execute("UPDATE segments SET leaves_sha256 = ? WHERE seq = ?", [hashlib.sha256(data).hexdigest(), seg["seq"]])
+
+
+def test_leaf_files_keep_a_prefix_and_older_whole_leaf_files_still_name_the_row(two_runs):
+    """ADR 0113: a new segment's .leaves file holds 4 bytes per edge; a segment written before it (32 bytes
+    per edge, its sha256 in the ledger) is read as it is; both name the altered row."""
+    first, second = two_runs.segments()[:2]
+    assert two_runs.blobs.size(first["file"] + ".leaves") == 4 * first["rows"]
+    _old_style(two_runs, second)
+    assert two_runs.blobs.size(second["file"] + ".leaves") == 32 * second["rows"] and verify(two_runs).ok
+    _rewrite(two_runs, 2, lambda t: _set(t, "position", 1, "7"))
+    p = verify(two_runs).problems[0]
+    assert (p.seq, p.row) == (2, 1)
+    _rewrite(two_runs, 1, lambda t: _set(t, "position", 0, "7"))
+    p = verify(two_runs).problems[0]
+    assert (p.seq, p.row) == (1, 0)
