@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,7 +15,6 @@ from pathlib import Path
 import jsonschema
 import pyarrow as pa
 import pytest
-import yaml
 from pypdf import PdfReader
 
 from connectors.errors import ConfigError
@@ -27,6 +25,8 @@ from connectors.load_status import read_status, set_status
 from connectors.retention import TRASH, parse_keep, prune, pruned_loads
 from connectors.web_analytics.generator import generate_events, write_jsonl
 from weftline.integrations import pending_loads, run_integration
+
+from tests.mapping_copies import copy_mappings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPORT_SCHEMA = json.loads((ROOT / "schemas/lineage-export.schema.json").read_text())
@@ -46,12 +46,7 @@ def loads_of(home, system: str, stream: str) -> list[str]:
 
 
 def web_mappings(tmp_path: Path, keep: str) -> Path:
-    d = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", d)
-    doc = yaml.safe_load((d / "web_leads.integration.yaml").read_text())
-    doc["landing"] = {"keep": keep}
-    (d / "web_leads.integration.yaml").write_text(yaml.safe_dump(doc))
-    return d
+    return copy_mappings(tmp_path, "web_leads", lambda doc: doc.__setitem__("landing", {"keep": keep}))
 
 
 def first_email(path: Path) -> str:
@@ -189,11 +184,7 @@ def test_the_stream_workers_processing_step_prunes(home, tmp_path):
     landing.keep after a pass: an old load every consumer did is removed, the newest stays."""
     from weftline.runner import stream_processor
 
-    d = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", d)
-    doc = yaml.safe_load((d / "iot_fleet.integration.yaml").read_text())
-    doc["landing"] = {"keep": "12h"}
-    (d / "iot_fleet.integration.yaml").write_text(yaml.safe_dump(doc))
+    d = copy_mappings(tmp_path, "iot_fleet", lambda doc: doc.__setitem__("landing", {"keep": "12h"}))
     integ = load_integration("iot_fleet", d, home=home)
     lids = ["20261101T000000000000Z-00000001", "20261102T000000000000Z-00000002"]
     for lid in lids:
@@ -210,11 +201,7 @@ def test_the_stream_workers_processing_step_prunes(home, tmp_path):
 
 
 def test_keep_must_be_a_period(tmp_path, home):
-    d = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", d)
-    doc = yaml.safe_load((d / "web_leads.integration.yaml").read_text())
-    doc["landing"] = {"keep": "1w"}
-    (d / "web_leads.integration.yaml").write_text(yaml.safe_dump(doc))
+    d = copy_mappings(tmp_path, "web_leads", lambda doc: doc.__setitem__("landing", {"keep": "1w"}))
     with pytest.raises(ConfigError, match=r"web_leads.integration.yaml:\d+: landing/keep"):
         load_integration("web_leads", d, home=home)
     assert load_integration("erp_orders", d, home=home).landing_keep is None

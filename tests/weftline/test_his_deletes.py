@@ -8,13 +8,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
 from tests.connectors.his.fhir_server import FhirServer
+from tests.mapping_copies import copy_mappings
 from weftline.integrations import run_integration
 
 ROOT = Path(__file__).resolve().parents[2]
-MAPPINGS = ROOT / "mappings"
 SAMPLES = ROOT.parent / "shared" / "data" / "fhir"
 
 
@@ -29,14 +28,7 @@ def interactions(home) -> dict[str, tuple]:
 
 def integration(tmp_path, config: dict) -> Path:
     """A copy of the his_prescriptions integration and its spec, with this source config."""
-    doc = yaml.safe_load((MAPPINGS / "his_prescriptions.integration.yaml").read_text())
-    doc["source"]["config"] = config
-    d = tmp_path / "mappings"
-    d.mkdir(exist_ok=True)
-    for p in MAPPINGS.glob("his_prescription_to_interaction*.yaml"):
-        (d / p.name).write_text(p.read_text())
-    (d / "his_prescriptions.integration.yaml").write_text(yaml.safe_dump(doc))
-    return d
+    return copy_mappings(tmp_path, "his_prescriptions", lambda doc: doc["source"].__setitem__("config", config))
 
 
 def counts(reports) -> tuple[int, int, int, int]:

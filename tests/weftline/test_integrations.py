@@ -18,6 +18,8 @@ import yaml
 from connectors.erp_sql.sample.seed import ensure_sample_erp
 from weftline.integrations import pending_loads, run_integration
 
+from tests.mapping_copies import copy_mappings
+
 ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = ROOT / "mappings"
 PG = "postgresql://postgres:x@127.0.0.1:5432/test"
@@ -79,16 +81,11 @@ def crm_order_refs(home, url) -> list[str]:
 
 def small_batches(tmp_path, batch_size: int, load_rows: int | None = None) -> Path:
     """A copy of the ERP integration and its spec that reads in batches of ``batch_size`` rows."""
-    doc = yaml.safe_load((MAPPINGS / "erp_orders.integration.yaml").read_text())
-    doc["source"]["config"]["batch_size"] = batch_size
-    if load_rows:
-        doc["load_rows"] = load_rows
-    d = tmp_path / "mappings"
-    d.mkdir(exist_ok=True)
-    for p in MAPPINGS.glob("erp_order_to_account*.yaml"):
-        (d / p.name).write_text(p.read_text())
-    (d / "erp_orders.integration.yaml").write_text(yaml.safe_dump(doc))
-    return d
+    def edit(doc: dict) -> None:
+        doc["source"]["config"]["batch_size"] = batch_size
+        if load_rows:
+            doc["load_rows"] = load_rows
+    return copy_mappings(tmp_path, "erp_orders", edit)
 
 
 @pytest.mark.parametrize("step,crm_url", [("add", "duckdb"), ("add", "postgres"), ("commit", "duckdb"),
