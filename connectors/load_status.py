@@ -70,10 +70,10 @@ def pending(home: Home, integration: str) -> list[dict]:
     out = []
     for p in sorted(_dir(home).glob("*.json")):
         doc = json.loads(p.read_text())
-        load_id = doc.get("load_id", p.stem)
-        if doc.get("status") == DONE or _done_path(home, load_id).exists():
-            if not _done_path(home, load_id).exists():
-                write_atomic(_done_path(home, load_id), p.read_bytes())
+        done = _done_path(home, doc.get("load_id", p.stem))
+        if doc.get("status") == DONE or done.exists():
+            if not done.exists():
+                write_atomic(done, p.read_bytes())
             p.unlink(missing_ok=True)
             continue
         if doc.get("integration") == integration and doc.get("status") == "landed":

@@ -52,7 +52,7 @@ from pathlib import Path
 from connectors import load_status
 from connectors.base.home import Home
 from connectors.errors import ConfigError
-from connectors.iot_mqtt.consumers import done_parts
+from connectors.iot_mqtt.consumers import Listing, cursors, done_parts
 
 log = logging.getLogger(__name__)
 _KEEP = re.compile(r"^\s*([1-9][0-9]*)\s*([dhm])\s*$")
@@ -93,21 +93,11 @@ class Pruned:
     held: dict[str, str] = field(default_factory=dict)  # load id → why it stays (the first old load held only)
 
 
-def _consumers(home: Home, system: str, stream: str) -> dict[str, dict]:
-    """consumer → its cursor on this stream (``connectors.iot_mqtt.consumers``), for every consumer that reads it."""
-    out = {}
-    for p in sorted((home.state / "consumers" / system).glob("*.json")):
-        doc = json.loads(p.read_text())
-        if stream in doc:
-            out[p.stem] = doc[stream]
-    return out
-
-
 def _why_held(home: Home, load_id: str, parts: int, consumers: dict[str, dict]) -> str | None:
     """None when the load is finished for every reader, else why it stays."""
     status = load_status.read_status(home, load_id)
     if status is not None:
-        return None if status.get("status") == "loaded" else f"its load is {status.get('status')}, not loaded"
+        return None if status.get("status") == load_status.DONE else f"its load is {status.get('status')}, not loaded"
     if not consumers:
         return "no consumer reads this stream"
     behind = sorted(c for c, cursor in consumers.items() if done_parts(cursor, load_id, parts) < parts)
@@ -120,18 +110,14 @@ def prune(home: Home, system: str, stream: str, keep: timedelta, now: datetime |
     cutoff = (now - keep).timestamp()
     root = home.landing / system / stream
     out = Pruned(system, stream)
-    try:
-        with os.scandir(root) as it:
-            loads = sorted(e.name for e in it if e.is_dir())
-    except FileNotFoundError:
-        return out
+    loads = Listing().names(root)
     consumers = None
     for load_id in loads[:-1]:  # load ids sort by time; the newest stays
         files = [(p, p.stat()) for p in (root / load_id).glob("part-*.parquet")]
         newest = max((st.st_mtime for _, st in files), default=0.0)
         if newest >= cutoff:
             break  # this and every later load are younger
-        consumers = _consumers(home, system, stream) if consumers is None else consumers
+        consumers = cursors(home, system, stream) if consumers is None else consumers
         why = _why_held(home, load_id, len(files), consumers)
         if why is not None:
             out.held.setdefault(load_id, why)
@@ -153,6 +139,11 @@ def prune(home: Home, system: str, stream: str, keep: timedelta, now: datetime |
         log.info("landing retention %s.%s: removed %d load(s), %d part(s), %d bytes", system, stream,
                  len(out.loads), out.parts, out.bytes)
     return out
+
+
+def prune_streams(home: Home, system: str, streams: Iterable[str], keep: timedelta | None) -> list[Pruned]:
+    """:func:`prune` each stream (nothing when no ``keep`` is declared): what a sync runs at its end."""
+    return [prune(home, system, s, keep) for s in streams] if keep is not None else []
 
 
 class Periodic:
@@ -180,7 +171,7 @@ class Periodic:
             return []
         self.next = self.clock() + self.interval
         try:
-            return [prune(self.home, self.system, s, self.keep) for s in self.streams]
+            return prune_streams(self.home, self.system, self.streams, self.keep)
         except Exception:  # a disk or permission problem: the data stays, processing goes on
             log.exception("landing retention of %s failed; retried in %.0f s", self.system, self.interval)
             return []

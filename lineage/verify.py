@@ -28,6 +28,7 @@ from lineage import segment_file
 from lineage.edges import EDGE_SCHEMA
 from lineage.ledger import GENESIS
 from lineage.merkle import chain, first_mismatch, leaf_hashes, root_of
+from lineage.segment_put import LEAF_PREFIX
 
 
 @dataclass
@@ -82,13 +83,13 @@ def _read(store, seg: dict) -> tuple[pa.Table | None, str | None]:
 
 def _stored_leaves(store, seg: dict) -> np.ndarray | None:
     """The leaves stored at append time, one row each: whole (32 bytes, older segments) or their first
-    4 bytes (ADR 0113) — the file's size over the ledger's row count says which."""
+    ``LEAF_PREFIX`` bytes (ADR 0113) — the file's size over the ledger's row count says which."""
     name = seg["file"] + ".leaves"
     if store.blobs.size(name) is None:
         return None
     data = store.blobs.get(name)
     rows = seg["rows"] or 1
-    if hashlib.sha256(data).hexdigest() != seg["leaves_sha256"] or len(data) not in (32 * rows, 4 * rows):
+    if hashlib.sha256(data).hexdigest() != seg["leaves_sha256"] or len(data) not in (32 * rows, LEAF_PREFIX * rows):
         return None
     return np.frombuffer(data, np.uint8).reshape(-1, len(data) // rows)
 

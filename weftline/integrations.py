@@ -32,10 +32,6 @@ from weftline.runner import RunReport, _write_quarantine, compile_file, map_spec
 log = logging.getLogger("weftline.integrations")
 
 
-def _set_status(home: Home, load_id: str, **fields) -> None:
-    load_status.set_status(home, load_id, **fields)
-
-
 def pending_loads(home: Home, integration: str) -> list[dict]:
     """The integration's loads a crash left landed and not loaded (connectors/load_status.py)."""
     return load_status.pending(home, integration)
@@ -67,7 +63,7 @@ def _open_load(integ: Integration, plans: list, home: Home, load_id: str, stream
 
 def _commit(load, home: Home, load_id: str) -> list[RunReport]:
     reports = load.commit()
-    _set_status(home, load_id, status="loaded")
+    load_status.set_status(home, load_id, status="loaded")
     return reports
 
 
@@ -117,11 +113,9 @@ def run_integration(name: str, home: Home | None = None, mappings_dir: str | Pat
 
 def apply_retention(integ: Integration, home: Home) -> list:
     """Prune each stream's landing by the integration's ``landing.keep`` (nothing when unset; ADR 0287)."""
-    if integ.landing_keep is None:
-        return []
-    from connectors.retention import prune
+    from connectors.retention import prune_streams
 
-    return [prune(home, integ.connector, stream, integ.landing_keep) for stream in integ.streams]
+    return prune_streams(home, integ.connector, integ.streams, integ.landing_keep)
 
 
 def _check_entities(name: str, plans: dict[str, list]) -> None:
@@ -152,7 +146,8 @@ def _land_part(stamped: pa.Table, home: Home, integ: Integration, stream: str, l
                state: dict, read: int, rejected: int) -> None:
     """Land one part durably, then record it: the load's status (landed) and the cursor past it."""
     land(stamped, home, integ.connector, stream, load_id)
-    _set_status(home, load_id, integration=integ.name, stream=stream, status="landed", read=read, rejected=rejected)
+    load_status.set_status(home, load_id, integration=integ.name, stream=stream, status="landed", read=read,
+                           rejected=rejected)
     states.set(integ.name, stream, state)  # only now: the part is durable
 
 

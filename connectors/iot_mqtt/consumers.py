@@ -64,6 +64,14 @@ def through(home: Home, system: str, stream: str, consumer: str) -> str | None:
     return _cursor(home, system, stream, consumer).get(THROUGH)
 
 
+def cursors(home: Home, system: str, stream: str) -> dict[str, dict]:
+    """consumer → its cursor on this stream (``{load id: parts done}`` and the :data:`THROUGH` mark), for
+    every consumer that has read the stream."""
+    st = _store(home)
+    docs = {p.stem: st.get(system, p.stem) for p in sorted((st.dir / system).glob("*.json"))}
+    return {c: doc[stream] for c, doc in docs.items() if stream in doc}
+
+
 def done_parts(cursor: dict, load_id: str, parts: int) -> int:
     """How many of a load's ``parts`` a consumer's cursor (its stream's entry) has done."""
     t = cursor.get(THROUGH)
