@@ -63,18 +63,13 @@ class FhirServer:
         return self.clock.isoformat().replace("+00:00", "Z")
 
     def _history(self, rtype: str, query: dict[str, list[str]]) -> dict:
-        count = int(query.get("_count", ["10"])[0])
-        page = int(query.get("_page", ["1"])[0])
         since = query.get("_since", [None])[0]
         hits = [h for h in self.history if h["rtype"] == rtype]
         if since:
             cut = datetime.fromisoformat(since.replace("Z", "+00:00"))
             hits = [h for h in hits if datetime.fromisoformat(h["time"].replace("Z", "+00:00")) >= cut]  # inclusive
         hits = hits[::-1]  # newest first
-        chunk = hits[(page - 1) * count: page * count]
-        links = [{"relation": "self", "url": self._url(f"{rtype}/_history", query, page)}]
-        if page * count < len(hits):
-            links.append({"relation": "next", "url": self._url(f"{rtype}/_history", query, page + 1)})
+        chunk, links = self._page(hits, f"{rtype}/_history", query)
         entries = []
         for h in chunk:
             e = {"fullUrl": f"{self.base_url}/{rtype}/{h['id']}",
@@ -87,8 +82,6 @@ class FhirServer:
         return {"resourceType": "Bundle", "type": "history", "total": len(hits), "link": links, "entry": entries}
 
     def _search(self, rtype: str, query: dict[str, list[str]]) -> dict:
-        count = int(query.get("_count", ["10"])[0])
-        page = int(query.get("_page", ["1"])[0])
         since = query.get("_lastUpdated", [None])[0]
         hits = [r for r in self.resources if r["resourceType"] == rtype]
         if since:
@@ -96,13 +89,19 @@ class FhirServer:
             cut = datetime.fromisoformat(since[2:].replace("Z", "+00:00"))
             hits = [r for r in hits if datetime.fromisoformat(r["meta"]["lastUpdated"].replace("Z", "+00:00")) > cut]
         hits.sort(key=lambda r: r["meta"]["lastUpdated"])
-        chunk = hits[(page - 1) * count: page * count]
-        links = [{"relation": "self", "url": self._url(rtype, query, page)}]
-        if page * count < len(hits):
-            links.append({"relation": "next", "url": self._url(rtype, query, page + 1)})
+        chunk, links = self._page(hits, rtype, query)
         return {"resourceType": "Bundle", "type": "searchset", "total": len(hits), "link": links,
                 "entry": [{"fullUrl": f"{self.base_url}/{rtype}/{r.get('id')}", "resource": r,
                            "search": {"mode": "match"}} for r in chunk]}
+
+    def _page(self, hits: list, path: str, query: dict[str, list[str]]) -> tuple[list, list[dict]]:
+        """The page ``_page`` of ``_count`` hits, and its self/next links (``_page`` in the query string)."""
+        count = int(query.get("_count", ["10"])[0])
+        page = int(query.get("_page", ["1"])[0])
+        links = [{"relation": "self", "url": self._url(path, query, page)}]
+        if page * count < len(hits):
+            links.append({"relation": "next", "url": self._url(path, query, page + 1)})
+        return hits[(page - 1) * count: page * count], links
 
     def _url(self, rtype, query, page):
         q = {k: v[0] for k, v in query.items()}
