@@ -42,8 +42,9 @@ def _tickets(home: Home) -> list[tuple]:
 
 
 def _timeline(start: datetime) -> list[tuple[datetime, str, str]]:
-    """(event time, device, status): all online, one device drops at +1 min, the rest keep reporting, it returns at +6."""
-    events = [(start + timedelta(minutes=1), DROPPED, "offline")]
+    """(event time, device, status): all online at the start, one device drops at +1 min, the rest keep reporting, it returns at +6."""
+    events = [(start, d, "online") for d in DEVICES]
+    events.append((start + timedelta(minutes=1), DROPPED, "offline"))
     for m in range(2, 6):
         events += [(start + timedelta(minutes=m), d, "online") for d in DEVICES if d != DROPPED]
     events.append((start + timedelta(minutes=6), DROPPED, "online"))
@@ -94,7 +95,8 @@ def _all_processed(reports, spec: str, events) -> bool:
 def run_fleet_demo(home: Home, mappings: Path, console, timeout: float = 60.0) -> dict:
     from connectors.integration import load_integration
     from connectors.iot_mqtt.broker import start_broker
-    from connectors.iot_mqtt.worker import run_worker
+    from connectors.iot_mqtt.config import MqttConfig
+    from connectors.iot_mqtt.worker import Worker
     from weftline.runner import stream_processor
 
     broker = start_broker()
@@ -106,18 +108,16 @@ def run_fleet_demo(home: Home, mappings: Path, console, timeout: float = 60.0) -
     try:
         integ = load_integration("iot_fleet", mappings, home=home)
         process = stream_processor(integ, home)
-        worker = threading.Thread(target=run_worker, args=(dict(integ.config), home, lambda t: reports.extend(process(t))),
-                                  kwargs={"stop": stop, "consumer": "demo"}, daemon=True)
+        mqtt = Worker(MqttConfig.from_dict(dict(integ.config)), home, lambda t: reports.extend(process(t)), "demo")
+        worker = threading.Thread(target=mqtt.run, args=(stop,), daemon=True)
         worker.start()
+        # the fleet talks once the worker's subscription stands (SUBACK): from then on the broker keeps every
+        # message for it, so each one published below is processed exactly once and the counts can be awaited
+        if not mqtt.connected.wait(30):
+            raise RuntimeError(f"the stream worker did not subscribe to the local broker on port {broker.port} in 30 s")
         # the simulated clock starts now and runs a minute per step ahead of the wall clock (the worker
         # treats the wall clock as a heartbeat, so events from the past would count as late)
         start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=5)
-        # the worker's session must exist before the fleet talks: wait until a first status lands
-        landing = home.landing / "iot_mqtt" / "device_status"
-        deadline = time.monotonic() + 15
-        while not list(landing.rglob("part-*.parquet")) and time.monotonic() < deadline:
-            _publish(broker.port, _status_messages([(start, d, "online") for d in DEVICES]), f"{client}-fleet")
-            time.sleep(0.3)
         timeline, telemetry = _timeline(start), _telemetry(start)
         times = _publish(broker.port, _status_messages(timeline), f"{client}-fleet")
         sent = times[timeline.index((start + timedelta(minutes=1), DROPPED, "offline"))]
