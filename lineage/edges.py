@@ -90,7 +90,8 @@ def _now() -> datetime:
 CONST_TEXT = pa.dictionary(pa.int32(), pa.string())  # a constant text column (see the module docstring)
 
 
-def _const(value: Any, n: int, typ: pa.DataType) -> pa.Array:
+def constant_array(value: Any, n: int, typ: pa.DataType) -> pa.Array:
+    """n rows of one value (None: nulls); text as a one-entry dictionary (CONST_TEXT)."""
     if value is None:
         return pa.nulls(n, typ)
     if pa.types.is_string(typ):  # one entry, n zero indices (calloc'd pages): no copy of the value per row
@@ -168,7 +169,7 @@ def build(n: int, step: str, **columns: Any) -> pa.Table:
     """
     if step not in STEPS:
         raise ValueError(f"unknown step {step!r}; one of {STEPS}")
-    cols = {"step": _const(step, n, pa.string())}
+    cols = {"step": constant_array(step, n, pa.string())}
     if columns.get("at") is None:
         columns["at"] = _now()
     nulls: dict[pa.DataType, pa.Array] = {}
@@ -183,7 +184,7 @@ def build(n: int, step: str, **columns: Any) -> pa.Table:
                 nulls[field.type] = pa.nulls(n, field.type)
             cols[field.name] = nulls[field.type]
         else:
-            cols[field.name] = _const(v, n, field.type)
+            cols[field.name] = constant_array(v, n, field.type)
     return pa.table(cols, schema=pa.schema([pa.field(f.name, cols[f.name].type) for f in EDGE_SCHEMA]))
 
 

@@ -42,6 +42,9 @@ def load() -> ctypes.CDLL | None:
     lib.leaf_hashes_with.argtypes = [ctypes.POINTER(Column), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
                                      ctypes.c_int]
     lib.leaf_hashes_with.restype = ctypes.c_int
+    lib.leaf_hashes_v2.argtypes = [ctypes.POINTER(Column), ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
+                                   ctypes.c_char_p, ctypes.c_int64, ctypes.c_int]
+    lib.leaf_hashes_v2.restype = ctypes.c_int
     lib.node_hashes.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
     lib.node_hashes.restype = None
     lib.node_hashes_with.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int]

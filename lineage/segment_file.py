@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lineage import native
+from lineage import leaf2, native
 
 # hex ids and hashes: record ids (32 hex), payload hashes and subject HMACs (64 hex)
 ID_COLUMNS = ("record_id", "input_record_id", "payload_hash", "subject")
@@ -151,24 +151,36 @@ def _nulls(n: int, typ: pa.DataType) -> pa.Array:
     return pa.FixedSizeBinaryArray.from_buffers(typ, n, [buf, buf], null_count=n)
 
 
-def to_file(edges: pa.Table, decoded: dict[str, pa.ChunkedArray] | None = None) -> pa.Table:
+def to_file(edges: pa.Table, decoded: dict[str, pa.ChunkedArray] | None = None,
+            leaf_constants: dict[str, Any] | None = None) -> pa.Table:
     """The table as written: hex id columns as bytes where that is lossless (see the module docstring).
 
     ``decoded``: id columns already turned into bytes by the C leaf loop (``merkle.hash_and_decode``),
-    used as they are; the others are decoded here.
+    used as they are; the others are decoded here. ``leaf_constants``: a format-2 segment (lineage/leaf2.py,
+    docs/adr/0114) — its constant columns are left out (they are in the file's metadata) and exactly the
+    ``decoded`` columns become bytes (its leaves hashed those as bytes, every other column as text).
     """
+    if leaf_constants is not None:
+        edges = edges.drop_columns(list(leaf_constants))
     for name in ID_COLUMNS:
         if name in edges.column_names:
             enc = (decoded or {}).get(name)
-            enc = enc if enc is not None else _encode_column(edges.column(name))
+            if enc is None and leaf_constants is None:
+                enc = _encode_column(edges.column(name))
             if enc is not None:
                 edges = edges.set_column(edges.schema.get_field_index(name), name, enc)
+    if leaf_constants is not None:
+        edges = edges.replace_schema_metadata(leaf2.meta(leaf_constants))
     return edges
 
 
 def from_file(table: pa.Table) -> pa.Table:
-    """The edge table of a file: every ``fixed_size_binary`` column back to its hex text, every
-    dictionary column (a constant, ``lineage.edges.CONST_TEXT``) back to plain text."""
+    """The edge table of a file: a format-2 file's constants back as columns (ADR 0114), every
+    ``fixed_size_binary`` column back to its hex text, every dictionary column (a constant,
+    ``lineage.edges.CONST_TEXT``) back to plain text."""
+    consts = leaf2.read_meta(table.schema.metadata)
+    if consts is not None:
+        table = leaf2.with_constants(table, consts)
     for i, f in enumerate(table.schema):
         if pa.types.is_dictionary(f.type):
             table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
@@ -179,10 +191,11 @@ def from_file(table: pa.Table) -> pa.Table:
     return table
 
 
-def write(edges: pa.Table, sink: Any = None, decoded: dict[str, pa.ChunkedArray] | None = None) -> pa.Buffer | None:
+def write(edges: pa.Table, sink: Any = None, decoded: dict[str, pa.ChunkedArray] | None = None,
+          leaf_constants: dict[str, Any] | None = None) -> pa.Buffer | None:
     """Parquet of ``edges``: binary id columns uncompressed, the rest lz4; an Arrow buffer (bytes-like, not
-    copied into a ``bytes``), or into ``sink``. ``decoded``: see :func:`to_file`."""
-    t = to_file(edges, decoded)
+    copied into a ``bytes``), or into ``sink``. ``decoded``, ``leaf_constants``: see :func:`to_file`."""
+    t = to_file(edges, decoded, leaf_constants)
     binary = {f.name for f in t.schema if pa.types.is_fixed_size_binary(f.type)}
     # lz4, not zstd, for the rest: ~60 ms less per million edges for ~7 % more bytes (ADR 0107)
     compression = {name: ("none" if name in binary else "lz4") for name in t.column_names}

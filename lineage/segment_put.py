@@ -3,7 +3,8 @@
 ``Store.prepare`` (lineage/store.py) calls :func:`put_segment` and keeps the ledger half. The order is
 chosen so the two cores and the disk are busy at once (docs/adr/0110)::
 
-    leaf hashes + hex ids → bytes     the C loop, two threads (one pass over the characters)
+    leaf hashes + hex ids → bytes     the C loop, two threads (one pass over the characters; leaf format 2,
+                                      ADR 0114: the constant columns hashed and written once, ids as bytes)
       ├─ writer thread:  Parquet of the segment → write + fsync
       ├─ writer thread:  the .leaves file (a 4-byte prefix per leaf, ADR 0113) → write + fsync
       └─ this thread:    Merkle root (two threads for big levels), sha256 of the leaf file
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lineage import segment_file
+from lineage import leaf2, segment_file
 from lineage.edges import conform
 from lineage.merkle import Scratch, hash_and_decode, root_of
 
@@ -63,9 +64,19 @@ def _scratch() -> Scratch:
     return s
 
 
-def _put_parquet(blobs: Any, file: str, edges: pa.Table, ids: dict) -> int:
+def _put_parquet(blobs: Any, file: str, edges: pa.Table, ids: dict, consts: dict | None) -> int:
     # hex ids as bytes in the file (ADR 0107); Parquet straight into the file (no copy of it in memory first)
-    return blobs.put_with(file, lambda sink: segment_file.write(edges, sink=sink, decoded=ids))
+    return blobs.put_with(file, lambda sink: segment_file.write(edges, sink=sink, decoded=ids, leaf_constants=consts))
+
+
+def _leaves(edges: pa.Table) -> tuple[np.ndarray, dict, dict | None]:
+    """Leaf format 2 with the C loop (ADR 0114), else format 1 (DuckDB; no constants), into this thread's buffers."""
+    scratch = _scratch()
+    v2 = leaf2.hash_and_decode(edges, segment_file.ID_COLUMNS, scratch.take)
+    if v2 is not None:
+        return v2
+    leaves, ids = hash_and_decode(edges, segment_file.ID_COLUMNS, scratch)
+    return leaves, ids, None
 
 
 def put_segment(blobs: Any, file: str, edges: pa.Table, pool: Executor | None) -> Written:
@@ -73,13 +84,13 @@ def put_segment(blobs: Any, file: str, edges: pa.Table, pool: Executor | None) -
     None to write both on the calling thread (a small segment: a thread hop costs more than it overlaps)."""
     edges = conform(edges)
     # into this thread's buffers: both files are written before this returns, so the next segment may reuse them
-    leaves, ids = hash_and_decode(edges, segment_file.ID_COLUMNS, _scratch())
+    leaves, ids, consts = _leaves(edges)
     leaf_bytes = np.ascontiguousarray(leaves[:, :LEAF_PREFIX]).data  # verify names a changed row by these
     if pool is None:
-        size = _put_parquet(blobs, file, edges, ids)
+        size = _put_parquet(blobs, file, edges, ids, consts)
         blobs.put(file + ".leaves", leaf_bytes)
         return Written(size, root_of(leaves), hashlib.sha256(leaf_bytes).hexdigest())
-    parquet = pool.submit(_put_parquet, blobs, file, edges, ids)
+    parquet = pool.submit(_put_parquet, blobs, file, edges, ids, consts)
     leaf_file = pool.submit(blobs.put, file + ".leaves", leaf_bytes)
     try:
         root = root_of(leaves)

@@ -173,40 +173,125 @@ static void row_bytes(stream *s, column *cols, int64_t ncols, int64_t i, int dec
     }
 }
 
+/* Leaf format 2 (docs/adr/0114): per column "n" when null, else "v" and the value's bytes, no separators —
+ * text as its LEB128 length and UTF-8 bytes (kinds 0 and 2), an 8-byte integer little-endian (kind 1), a
+ * fixed-width binary id as its bytes (kind 4: data, hex_width = the width; kind 0 with hex_out: the bytes it
+ * decodes to); kind 3: bytes the caller rendered. The segment's constants come first as one prefix of whole
+ * blocks whose SHA-256 state is computed once (leaf_hashes_v2), so a row costs only the blocks of its own
+ * columns. */
+static void put_head(stream *s, uint8_t mark, uint64_t len, int with_len) {
+    uint8_t h[12];
+    size_t k = 0;
+    h[k++] = mark;
+    if (with_len) do { uint8_t b = len & 0x7f; len >>= 7; h[k++] = b | (len ? 0x80 : 0); } while (len);
+    put(s, h, k);
+}
+
+static void row_bytes_v2(stream *s, column *cols, int64_t ncols, int64_t i, int decode, int simd, int lead) {
+    static const uint8_t zero = 0;
+    if (lead) put(s, &zero, 1);
+    for (int64_t k = 0; k < ncols; k++) {
+        column *c = &cols[k];
+        if (c->kind == 3) { put(s, c->data, (size_t)c->offset); continue; }
+        int64_t j = i + c->offset;
+        if (c->validity && !((c->validity[j >> 3] >> (j & 7)) & 1)) {
+            put_head(s, 'n', 0, 0);
+            if (decode && c->hex_out) memset(c->hex_out + i * (c->hex_width / 2), 0, (size_t)(c->hex_width / 2));
+            continue;
+        }
+        if (c->kind == 0 && c->hex_out) {
+            int32_t a = c->offsets[j], b = c->offsets[j + 1];
+            size_t w = (size_t)(c->hex_width / 2);
+            if (decode && !c->hex_bad) c->hex_bad = hex_row(c->data + a, b - a, c->hex_width, c->hex_out + i * w, simd);
+            put_head(s, 'v', 0, 0);
+            put(s, c->hex_out + i * w, w);
+        } else if (c->kind == 0 || c->kind == 2) {
+            int32_t a, b;
+            if (c->kind == 0) a = c->offsets[j], b = c->offsets[j + 1];
+            else { int32_t v = c->indices[j]; a = c->offsets[v], b = c->offsets[v + 1]; }
+            put_head(s, 'v', (uint64_t)(b - a), 1);
+            if (b > a) put(s, c->data + a, (size_t)(b - a));
+        } else if (c->kind == 1) {
+            uint8_t d[9];
+            uint64_t v = (uint64_t)((const int64_t *)c->data)[j];
+            d[0] = 'v';
+            for (int q = 0; q < 8; q++) d[1 + q] = (uint8_t)(v >> (8 * q));
+            put(s, d, 9);
+        } else {  /* kind 4 */
+            put_head(s, 'v', 0, 0);
+            put(s, c->data + j * c->hex_width, (size_t)c->hex_width);
+        }
+    }
+}
+
+/* How a leaf is encoded: format 1 or 2; lead = the row bytes start with 0x00 (no precomputed prefix, else
+ * base holds the SHA-256 state after the prefix of prefix_len bytes, a multiple of 64). */
+typedef struct { int v2, lead; size_t prefix_len; const SHA256_CTX *base; } encoding;
+
+static void encode_row(stream *s, const encoding *e, column *cols, int64_t ncols, int64_t i, int decode, int simd) {
+    if (e->v2) row_bytes_v2(s, cols, ncols, i, decode, simd, e->lead);
+    else row_bytes(s, cols, ncols, i, decode, simd);
+}
+
 /* Row i hashed by OpenSSL, streaming (any length). */
-static void leaf_openssl(column *cols, int64_t ncols, int64_t i, uint8_t *out, int decode, int simd) {
+static void leaf_openssl(const encoding *e, column *cols, int64_t ncols, int64_t i, uint8_t *out, int decode,
+                         int simd) {
     stream s;
-    SHA256_Init(&s.ctx);
+    if (e->base) s.ctx = *e->base;
+    else SHA256_Init(&s.ctx);
     s.len = 0, s.collect = 0, s.over = 0;
-    row_bytes(&s, cols, ncols, i, decode, simd);
+    encode_row(&s, e, cols, ncols, i, decode, simd);
     SHA256_Update(&s.ctx, s.buf, s.len);
     SHA256_Final(out, &s.ctx);
 }
 
-static int columns_ok(column *cols, int64_t ncols) {
-    for (int64_t k = 0; k < ncols; k++)
-        if (cols[k].kind < 0 || cols[k].kind > 3 || (cols[k].hex_out && (cols[k].kind != 0 || cols[k].hex_width <= 0)))
+static int columns_ok(column *cols, int64_t ncols, int v2) {
+    for (int64_t k = 0; k < ncols; k++) {
+        column *c = &cols[k];
+        if (c->kind < 0 || c->kind > (v2 ? 4 : 3) || (c->hex_out && (c->kind != 0 || c->hex_width <= 0)))
             return 0;
+        if (c->kind == 4 && c->hex_width <= 0) return 0;
+    }
     return 1;
 }
 
 static int has_sha_ni(void);
 #if defined(__x86_64__)
-static void leaf_pairs_ni(column *cols, int64_t ncols, int64_t nrows, uint8_t *out, int simd);
+static void leaf_pairs_ni(const encoding *e, const uint8_t *prefix, column *cols, int64_t ncols, int64_t nrows,
+                          uint8_t *out, int simd);
 #endif
 
-/* use_ni: 0 forces OpenSSL (the tests compare both); the leaves are the same bytes either way. */
-int leaf_hashes_with(column *cols, int64_t ncols, int64_t nrows, uint8_t *out, int use_ni) {
+static int leaves(const encoding *e, const uint8_t *prefix, column *cols, int64_t ncols, int64_t nrows, uint8_t *out,
+                  int use_ni) {
     int simd = has_ssse3();
-    if (!columns_ok(cols, ncols)) return -1;
+    if (!columns_ok(cols, ncols, e->v2)) return -1;
 #if defined(__x86_64__)
     if (use_ni && has_sha_ni()) {
-        leaf_pairs_ni(cols, ncols, nrows, out, simd);
+        leaf_pairs_ni(e, prefix, cols, ncols, nrows, out, simd);
         return 0;
     }
 #endif
-    for (int64_t i = 0; i < nrows; i++) leaf_openssl(cols, ncols, i, out + 32 * i, 1, simd);
+    for (int64_t i = 0; i < nrows; i++) leaf_openssl(e, cols, ncols, i, out + 32 * i, 1, simd);
     return 0;
+}
+
+/* use_ni: 0 forces OpenSSL (the tests compare both); the leaves are the same bytes either way. */
+int leaf_hashes_with(column *cols, int64_t ncols, int64_t nrows, uint8_t *out, int use_ni) {
+    encoding e = {0, 1, 0, NULL};
+    return leaves(&e, NULL, cols, ncols, nrows, out, use_ni);
+}
+
+/* Format-2 leaves (docs/adr/0114). prefix: 0x00 and the segment's constants, zero-padded to a multiple of
+ * 64 bytes, hashed once; every row's leaf is SHA-256(prefix || its row bytes). prefix_len 0 (no constants):
+ * each row's bytes start with 0x00 themselves. */
+int leaf_hashes_v2(column *cols, int64_t ncols, int64_t nrows, uint8_t *out, const uint8_t *prefix,
+                   int64_t prefix_len, int use_ni) {
+    if (prefix_len < 0 || prefix_len % 64) return -2;
+    SHA256_CTX base;
+    SHA256_Init(&base);
+    if (prefix_len) SHA256_Update(&base, prefix, (size_t)prefix_len);
+    encoding e = {1, prefix_len == 0, (size_t)prefix_len, prefix_len ? &base : NULL};
+    return leaves(&e, prefix, cols, ncols, nrows, out, use_ni);
 }
 
 int leaf_hashes(column *cols, int64_t ncols, int64_t nrows, uint8_t *out) {
@@ -319,9 +404,10 @@ SHA_NI static inline void sha_block1(sha_state *s, const uint8_t *p) {
     s->abef = _mm_add_epi32(s->abef, a.abef); s->cdgh = _mm_add_epi32(s->cdgh, a.cdgh);
 }
 
-/* FIPS 180-4 padding after len message bytes in buf (which has room for 72 more); returns the block count. */
-static inline int64_t sha_pad(uint8_t *buf, size_t len) {
-    uint64_t bits = (uint64_t)len * 8;
+/* FIPS 180-4 padding after len message bytes in buf (which has room for 72 more), the message being
+ * before + len bytes long (before: a prefix already compressed, a multiple of 64); returns the block count. */
+static inline int64_t sha_pad(uint8_t *buf, size_t len, size_t before) {
+    uint64_t bits = (uint64_t)(len + before) * 8;
     size_t end = (len + 9 + 63) / 64 * 64;
     buf[len] = 0x80;
     memset(buf + len + 1, 0, end - 8 - len - 1);
@@ -333,19 +419,23 @@ static inline int64_t sha_pad(uint8_t *buf, size_t len) {
  * blocks compressed interleaved (sha_block2), the longer one's rest alone. A row longer than ROW_MAX goes
  * through OpenSSL. Measured on the 2-core bench machine: the leaves of 2 M mapped edges 0.77 -> 0.62 CPU-s,
  * ~20 % less than OpenSSL's one-row-at-a-time calls (bench/README-lineage.md, 2026-12-03). */
-SHA_NI static void leaf_pairs_ni(column *cols, int64_t ncols, int64_t nrows, uint8_t *out, int simd) {
+SHA_NI static void leaf_pairs_ni(const encoding *e, const uint8_t *prefix, column *cols, int64_t ncols, int64_t nrows,
+                                 uint8_t *out, int simd) {
     stream a, b;
     a.collect = b.collect = 1;
+    sha_state start = sha_init();  /* after the prefix, when there is one: once per call */
+    for (size_t r = 0; r < e->prefix_len; r += 64) sha_block1(&start, prefix + r);
     for (int64_t i = 0; i < nrows; i += 2) {
         int two = i + 1 < nrows;
         a.len = 0, a.over = 0, b.len = 0, b.over = 0;
-        row_bytes(&a, cols, ncols, i, 1, simd);
-        if (two) row_bytes(&b, cols, ncols, i + 1, 1, simd);
-        if (a.over) leaf_openssl(cols, ncols, i, out + 32 * i, 0, simd);
-        if (two && b.over) leaf_openssl(cols, ncols, i + 1, out + 32 * (i + 1), 0, simd);
+        encode_row(&a, e, cols, ncols, i, 1, simd);
+        if (two) encode_row(&b, e, cols, ncols, i + 1, 1, simd);
+        if (a.over) leaf_openssl(e, cols, ncols, i, out + 32 * i, 0, simd);
+        if (two && b.over) leaf_openssl(e, cols, ncols, i + 1, out + 32 * (i + 1), 0, simd);
         int ha = !a.over, hb = two && !b.over;
-        int64_t na = ha ? sha_pad(a.buf, a.len) : 0, nb = hb ? sha_pad(b.buf, b.len) : 0, k = 0;
-        sha_state s = sha_init(), u = sha_init();
+        int64_t na = ha ? sha_pad(a.buf, a.len, e->prefix_len) : 0, nb = hb ? sha_pad(b.buf, b.len, e->prefix_len) : 0;
+        int64_t k = 0;
+        sha_state s = start, u = start;
         for (; k < na && k < nb; k++) sha_block2(&s, a.buf + 64 * k, &u, b.buf + 64 * k);
         for (int64_t r = k; r < na; r++) sha_block1(&s, a.buf + 64 * r);
         for (int64_t r = k; r < nb; r++) sha_block1(&u, b.buf + 64 * r);

@@ -2,7 +2,8 @@
 
 Checks, in ledger order: sequence numbers have no gaps, each ``prev_root`` is the previous
 ``chained_root``, each ``chained_root = sha256(prev || merkle_root)``, the segment file exists and
-reads, its leaves (recomputed from the rows) give the recorded root and row count. When a root
+reads, its leaves (recomputed from the rows, in the leaf format the file names: ADR 0102 or 0114) give the
+recorded root and row count. When a root
 differs, the leaf file written beside the segment (its sha256 is in the ledger) names the first
 row that changed: an altered, deleted, inserted or reordered edge.
 
@@ -23,8 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from lineage import segment_file
+from lineage import leaf2, segment_file
 from lineage.edges import EDGE_SCHEMA
 from lineage.ledger import GENESIS
 from lineage.merkle import chain, first_mismatch, leaf_hashes, root_of
@@ -71,12 +73,25 @@ def _chain_problem(seg: dict, expected_seq: int, prev: str) -> str | None:
     return None
 
 
-def _read(store, seg: dict) -> tuple[pa.Table | None, str | None]:
+def file_leaves(raw: pa.Table) -> np.ndarray:
+    """The leaves of a segment file's rows (``raw``: the Parquet as read), as its writer hashed them: leaf
+    format 2 when the file's metadata names it (lineage/leaf2.py, ADR 0114), else the text of ADR 0102."""
+    consts = leaf2.read_meta(raw.schema.metadata)
+    if consts is None:
+        return leaf_hashes(segment_file.from_file(raw).select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA))
+    return leaf2.file_leaves(raw, consts)
+
+
+def segment_leaves(store, seg: dict) -> np.ndarray:
+    """The recomputed leaves of one ledger segment (raises when its file is missing or unreadable)."""
+    return file_leaves(pq.read_table(pa.BufferReader(store.blobs.get(seg["file"]))))
+
+
+def _read(store, seg: dict) -> tuple[np.ndarray | None, str | None]:
     if store.blobs.size(seg["file"]) is None:
         return None, f"segment file missing ({store.blobs.describe(seg['file'])})"
     try:
-        t = segment_file.read(store.blobs.get(seg["file"]))
-        return t.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA), None
+        return segment_leaves(store, seg), None
     except Exception as exc:  # any damage to the file is a finding, not a crash
         return None, f"segment file unreadable: {exc}"
 
@@ -95,18 +110,18 @@ def _stored_leaves(store, seg: dict) -> np.ndarray | None:
 
 
 def _segment_problem(store, seg: dict) -> tuple[int | None, str | None, int]:
-    t, err = _read(store, seg)
+    leaves, err = _read(store, seg)
     if err:
         return None, err, 0
-    leaves = leaf_hashes(t)
-    if root_of(leaves).hex() == seg["merkle_root"] and t.num_rows == seg["rows"]:
-        return None, None, t.num_rows
+    n = len(leaves)
+    if root_of(leaves).hex() == seg["merkle_root"] and n == seg["rows"]:
+        return None, None, n
     stored = _stored_leaves(store, seg)
     if stored is None:
-        return None, "Merkle root does not match (the leaf file is altered too)", t.num_rows
+        return None, "Merkle root does not match (the leaf file is altered too)", n
     row = first_mismatch(stored, leaves[:, :stored.shape[1]])
-    detail = f"{t.num_rows} rows, ledger says {seg['rows']}" if t.num_rows != seg["rows"] else "edge altered"
-    return row, f"Merkle root does not match: {detail}", t.num_rows
+    detail = f"{n} rows, ledger says {seg['rows']}" if n != seg["rows"] else "edge altered"
+    return row, f"Merkle root does not match: {detail}", n
 
 
 def verify(store, stop_at_first: bool = True) -> Report:

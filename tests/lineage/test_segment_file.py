@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lineage import leaf2
 from lineage import segment_file as sf
 from lineage.edges import EDGE_SCHEMA, build, plain
 from lineage.merkle import leaf_hashes
@@ -165,7 +166,8 @@ def test_a_segment_written_as_text_before_0107_still_verifies_and_queries(store,
     from lineage.query import trace
 
     with monkeypatch.context() as m:
-        m.setattr(sf, "to_file", lambda edges, decoded=None: plain(edges))  # the writer before 0107: all text
+        m.setattr(sf, "to_file", lambda edges, decoded=None, leaf_prefix=None: plain(edges))  # before 0107: all text
+        m.setattr(leaf2, "hash_and_decode", lambda *a: None)  # and leaf format 1 (ADR 0114 came later)
         run_pipeline(store, "L1")
     for seg in store.segments():
         assert _file_types(store.blobs.get(seg["file"]))["record_id"] == pa.string()
@@ -175,8 +177,10 @@ def test_a_segment_written_as_text_before_0107_still_verifies_and_queries(store,
     assert trace(store, "lead:WEB-2")["chains"][0]["source"]["source_key"] == "2"
 
 
-def test_constant_columns_are_dictionaries_in_the_file_and_an_altered_one_is_named(store):
-    run_pipeline(store, "L1")
+def test_constant_columns_are_dictionaries_in_a_format_1_file_and_an_altered_one_is_named(store, monkeypatch):
+    with monkeypatch.context() as m:  # format 2 keeps constants out of the file (tests/lineage/test_leaf2.py)
+        m.setattr(leaf2, "hash_and_decode", lambda *a: None)
+        run_pipeline(store, "L1")
     seg = store.segments()[0]
     stored = pq.read_table(io.BytesIO(store.blobs.get(seg["file"])))
     assert pa.types.is_dictionary(stored.schema.field("step").type)  # docs/adr/0110
@@ -209,12 +213,13 @@ def test_a_segment_written_before_0110_without_dictionaries_still_verifies_and_q
 
     to_file = sf.to_file
     with monkeypatch.context() as m:  # the 0107 writer: binary ids, every other column plain text
-        m.setattr(sf, "to_file", lambda edges, decoded=None: to_file(plain(edges)))
+        m.setattr(sf, "to_file", lambda edges, decoded=None, leaf_prefix=None: to_file(plain(edges)))
+        m.setattr(leaf2, "hash_and_decode", lambda *a: None)  # and leaf format 1 (ADR 0114 came later)
         run_pipeline(store, "L1")
     for seg in store.segments():
         types = _file_types(store.blobs.get(seg["file"]))
         assert types["step"] == pa.string() and types["record_id"] == pa.binary(16)
     run_pipeline(store, "L2")
-    assert pa.types.is_dictionary(_file_types(store.blobs.get(store.segments()[-1]["file"]))["step"])
+    assert "step" not in _file_types(store.blobs.get(store.segments()[-1]["file"]))  # a constant (ADR 0114)
     assert verify(store).ok
     assert trace(store, "lead:WEB-2")["chains"][0]["source"]["source_key"] == "2"

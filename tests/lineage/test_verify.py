@@ -84,10 +84,11 @@ def test_segment_removed_from_the_ledger_breaks_the_chain(two_runs):
 def test_rewritten_root_breaks_the_chain(two_runs):
     """Someone rewrites a segment and its Merkle root in the ledger: the chained root no longer fits."""
     _rewrite(two_runs, 2, lambda t: _set(t, "reason", 0, "x"))
-    from lineage.merkle import leaf_hashes, root_of
+    from lineage.merkle import root_of
+    from lineage.verify import segment_leaves
 
     seg = two_runs.segments()[1]
-    new_root = root_of(leaf_hashes(two_runs.read_segment(seg))).hex()
+    new_root = root_of(segment_leaves(two_runs, seg)).hex()
     with two_runs.ledger.tx(lock=True) as cur:
         cur.execute("UPDATE segments SET merkle_root = ? WHERE seq = 2", [new_root])
     p = verify(two_runs).problems[0]
@@ -96,7 +97,7 @@ def test_rewritten_root_breaks_the_chain(two_runs):
 
 def test_leaf_file_altered_with_the_segment_still_names_the_segment(two_runs):
     seg = two_runs.segments()[0]
-    _rewrite(two_runs, 1, lambda t: _set(t, "position", 0, "7"))
+    _rewrite(two_runs, 1, lambda t: _set(t, "source_key", 0, "7"))
     two_runs.blobs.put(seg["file"] + ".leaves", b"\0" * 32 * seg["rows"])
     p = verify(two_runs).problems[0]
     assert p.seq == 1 and p.row is None and "leaf file" in p.message
@@ -113,9 +114,9 @@ def _old_style(store, seg) -> None:
     """Replace a segment's .leaves file by its whole leaves (the format before ADR 0113), ledger updated."""
     import hashlib
 
-    from lineage.merkle import leaf_hashes
+    from lineage.verify import segment_leaves
 
-    data = leaf_hashes(store.read_segment(seg)).tobytes()
+    data = segment_leaves(store, seg).tobytes()
     store.blobs.put(seg["file"] + ".leaves", data)
     with store.ledger.tx(lock=True) as cur:
         cur.execute("UPDATE segments SET leaves_sha256 = ? WHERE seq = ?", [hashlib.sha256(data).hexdigest(), seg["seq"]])
@@ -128,9 +129,9 @@ def test_leaf_files_keep_a_prefix_and_older_whole_leaf_files_still_name_the_row(
     assert two_runs.blobs.size(first["file"] + ".leaves") == 4 * first["rows"]
     _old_style(two_runs, second)
     assert two_runs.blobs.size(second["file"] + ".leaves") == 32 * second["rows"] and verify(two_runs).ok
-    _rewrite(two_runs, 2, lambda t: _set(t, "position", 1, "7"))
+    _rewrite(two_runs, 2, lambda t: _set(t, "target_key", 1, "7"))
     p = verify(two_runs).problems[0]
     assert (p.seq, p.row) == (2, 1)
-    _rewrite(two_runs, 1, lambda t: _set(t, "position", 0, "7"))
+    _rewrite(two_runs, 1, lambda t: _set(t, "source_key", 0, "7"))
     p = verify(two_runs).problems[0]
     assert (p.seq, p.row) == (1, 0)
