@@ -2,12 +2,15 @@
 
 1. capture: edges/s of building + Merkle-hashing + writing a segment (baseline: Arrow → Parquet of
    the same edge rows; also row-by-row hashlib, the thing not to do); the lazy index catch-up on top.
-2. run overhead: stamp → land → map → load (DuckDB) of N rows with lineage capture on vs off.
+2. run overhead: ``sync`` — the real ``weftline run`` of N ERP orders (read → land → map → load into
+   PostgreSQL; bench/sync.py's parts (c) and (c'), each in a fresh process) with lineage on vs off, over
+   ``--rounds`` interleaved rounds (needs the PostgreSQL of these machines, ``--url``); ``run`` — a lighter
+   synthetic pipeline in this process (stamp → land → a hand-written map → DuckDB CTAS), on vs off.
 3. trace / impact latency at E edges in the embedded store (baseline: the 10 ms target, and a
    DuckDB scan over all segment files).
 4. export of one subject with ~10 k events: collect (store + landing + destination) → JSON, → PDF.
 
-Run: ``.venv/bin/python bench/lineage.py [--edges 10000000] [--rows 1000000] [--events 10000]``.
+Run: ``.venv/bin/python bench/lineage.py [--edges 10000000] [--rows 1000000] [--events 10000] [--rounds 6]``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from connectors.landing import land
 from lineage import collect_subject, impact, open_store, trace
 from lineage import edges as E
 from lineage import native
-from lineage.merkle import duckdb_leaf_hashes, leaf_hashes, root_of
+from lineage import leaf2, segment_file
+from lineage.merkle import Scratch, duckdb_leaf_hashes, leaf_hashes, root_of
 
 SYSTEM, STREAM, ENTITY = "erp_sql", "orders", "account"
 
@@ -82,6 +86,8 @@ def bench_capture(rows: int) -> None:
     plain = E.plain(edges)  # the baseline as before: every text column as text, repeated values included
     t_base = statistics.median(timed(pq.write_table, plain, io.BytesIO(), compression="zstd")[1] for _ in range(3))
     leaves, t_leaf = timed(leaf_hashes, edges)
+    conformed = E.conform(edges)
+    _, t_leaf2 = timed(leaf2.hash_and_decode, conformed, segment_file.ID_COLUMNS, Scratch().take)
     _, t_duck = timed(duckdb_leaf_hashes, edges)
     _, t_root = timed(root_of, leaves)
     sample = plain.slice(0, min(n, 200_000)).to_pylist()
@@ -101,7 +107,9 @@ def bench_capture(rows: int) -> None:
     rate = n / t_noix
     print(f"\n== capture: {n:,} edges (baseline and append: median of 3)")
     print(f"  baseline Arrow -> Parquet of the edges:   {n / t_base / 1e6:6.2f} M edges/s")
-    print(f"  leaf hashes ({'C loop' if native.load() else 'DuckDB'}, bulk):               {n / t_leaf / 1e6:6.2f} M edges/s")
+    print(f"  leaf hashes, format 1 ({'C loop' if native.load() else 'DuckDB'}, bulk):     {n / t_leaf / 1e6:6.2f} M edges/s")
+    if native.load():
+        print(f"  leaf hashes, format 2 (C loop, ids decoded, ADR 0114): {n / t_leaf2 / 1e6:6.2f} M edges/s")
     print(f"  leaf hashes (DuckDB, the fallback):       {n / t_duck / 1e6:6.2f} M edges/s")
     print(f"  Merkle root over the leaves:              {n / t_root / 1e6:6.2f} M edges/s")
     print(f"  row-by-row Python hashlib (estimated):    {n / t_py / 1e6:6.2f} M edges/s")
@@ -189,6 +197,23 @@ def bench_run(rows: int, rounds: int = 3) -> None:
               f"{t_on / t_off:.2f}x (target <= 1.2x: {'ok' if t_on / t_off <= 1.2 else 'MISSED'}); "
               f"appends after the load, serial: {t_ser:.2f} s = {t_ser / t_off:.2f}x; CPU off {c1 - c0:.2f} s, "
               f"on {c3 - c2:.2f} s (lineage +{c3 - c2 - (c1 - c0):.2f} core-s)")
+
+
+def bench_sync(rows: int, rounds: int, url: str) -> None:
+    """The issue's run overhead on the real thing: bench/sync.py's (c) and (c') parts, interleaved rounds."""
+    import subprocess
+
+    print(f"\n== weftline run of {rows:,} ERP orders into PostgreSQL, lineage on vs off, {rounds} rounds (bench/sync.py)",
+          flush=True)
+    cmd = [sys.executable, str(Path(__file__).with_name("sync.py")), "--parts", "weftline,weftline_nolineage",
+           "--rounds", str(rounds), "--rows", str(rows), "--url", url]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    keep = ("== ", "weftline lineage on / off", "lineage on / off", "(c", "FAILED", "seeding failed")
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if line.lstrip().startswith(keep):
+            print("  " + line.strip())
+    if proc.returncode:
+        print(f"  bench/sync.py exited with {proc.returncode} (is PostgreSQL at {url} up?)")
 
 
 def bench_queries(total: int, seg_size: int = 1_500_000) -> None:
@@ -295,10 +320,14 @@ def main() -> None:
     ap.add_argument("--edges", type=int, default=10_000_000)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--events", type=int, default=10_000)
-    ap.add_argument("--only", choices=["capture", "run", "queries", "export"])
+    ap.add_argument("--rounds", type=int, default=6, help="rounds of the sync on/off (and of the synthetic run: 3)")
+    ap.add_argument("--url", default="postgresql://postgres:x@127.0.0.1:5432/test", help="PostgreSQL for `sync`")
+    ap.add_argument("--only", choices=["capture", "sync", "run", "queries", "export"])
     a = ap.parse_args()
     if a.only in (None, "capture"):
         bench_capture(a.rows)
+    if a.only in (None, "sync"):
+        bench_sync(a.rows, a.rounds, a.url)
     if a.only in (None, "run"):
         bench_run(a.rows)
     if a.only in (None, "export"):

@@ -284,26 +284,60 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--url", default=os.environ.get("WEFTLINE_BENCH_PG_URL", PG_URL))
     ap.add_argument("--parts", default="adbc,dlt,weftline,weftline_nolineage,extract_adbc,extract_sqlalchemy,extract_dlt")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the parts (every other round in reverse order) and print the medians")
     ap.add_argument("--child")
     ap.add_argument("--schema")
     args = ap.parse_args()
     if args.child:
         return child(args.child, args.url, args.schema, args.rows)
     schema = f"wl_bench_{os.getpid()}"
+    parts = args.parts.split(",")
     try:
         t = time.perf_counter()
         seeded = run_part("seed", args.url, schema, args.rows)
         if "error" in seeded:
             sys.exit(f"seeding failed: {seeded['error']}")
         print(f"seeded {args.rows:,} rows into {schema}.orders in {time.perf_counter() - t:.1f} s", flush=True)
-        results = {}
-        for part in args.parts.split(","):
-            results[part] = run_part(part, args.url, schema, args.rows)
-            r = results[part]
-            print(f"  {part}: {r.get('seconds', 0):.2f} s" if "error" not in r else f"  {part}: FAILED", flush=True)
-        report(results, args.rows)
+        rounds = []
+        for r in range(args.rounds):
+            order = parts if r % 2 == 0 else parts[::-1]  # every other round in reverse: no part always first
+            if args.rounds > 1:
+                print(f"\n== round {r + 1} of {args.rounds} ({time.strftime('%H:%M:%S')}, load "
+                      f"{os.getloadavg()[0]:.2f}): {','.join(order)}", flush=True)
+            results = {}
+            for part in order:
+                results[part] = run_part(part, args.url, schema, args.rows)
+                res = results[part]
+                print(f"  {part}: {res.get('seconds', 0):.2f} s" if "error" not in res else f"  {part}: FAILED", flush=True)
+            report(results, args.rows)
+            rounds.append(results)
+            drop_schemas(args.url, schema + "\\_")  # this round's outputs; the seeded table stays
+        if args.rounds > 1:
+            summary(rounds)
     finally:
         drop_schemas(args.url, schema)
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
+
+
+def summary(rounds: list[dict]) -> None:
+    """Medians over the rounds of the ratios that have targets, and how many rounds met each."""
+    def ratios(a: str, b: str, key: str = "seconds") -> list[float]:
+        return [r[a][key] / r[b][key] for r in rounds if key in r.get(a, {}) and key in r.get(b, {})]
+
+    print(f"\n== {len(rounds)} rounds")
+    for label, xs, target in (("weftline × ADBC", ratios("weftline", "adbc"), 2.0),
+                              ("lineage on / off, wall", ratios("weftline", "weftline_nolineage"), 1.2),
+                              ("lineage on / off, CPU", ratios("weftline", "weftline_nolineage", "cpu_s"), 1.2),
+                              ("bare dlt / weftline", ratios("dlt", "weftline"), None)):
+        if not xs:
+            continue
+        met = "" if target is None else f", {sum(x <= target for x in xs)} of {len(xs)} rounds ≤ {target}"
+        print(f"{label}: median {_median(xs):.2f} (range {min(xs):.2f}–{max(xs):.2f}{met})")
 
 
 if __name__ == "__main__":
