@@ -41,11 +41,10 @@ import pyarrow as pa
 
 from lineage import native
 from lineage.edges import EDGE_SCHEMA, constant_array
-from lineage.merkle import HexTarget, _binary_column, _hex_width
+from lineage.merkle import _SPLIT, HexTarget, _address, _binary_column, _pieces, hex_targets
 
 META_KEY = b"weftline.leaf"
 FORMAT = 2
-_SPLIT = 200_000  # from this many edges, the C loop runs on two threads (as lineage.merkle)
 _TYPES = {f.name: f.type for f in EDGE_SCHEMA}
 _KEEP = "record_id"  # always a column of the file: it holds the row count (Parquet needs one column)
 
@@ -217,9 +216,6 @@ def reference_leaves(table: pa.Table, consts: dict[str, Any]) -> np.ndarray:
     return out
 
 
-def _address(buf: pa.Buffer | None) -> int | None:
-    return None if buf is None else buf.address
-
 
 def _column(c: native.Column, arr: pa.Array, hex_out: np.ndarray | None = None, width: int = 0) -> None:
     bufs = arr.buffers()
@@ -257,15 +253,6 @@ def _native(lib, batch: pa.RecordBatch, out: np.ndarray, lead: bytes, targets: d
         raise ValueError("unexpected column type for the C leaf hashes")
     return [i for i, c in enumerate(cols[: batch.num_columns]) if i in targets and c.hex_bad]
 
-
-def _pieces(table: pa.Table) -> list[tuple[int, pa.RecordBatch]]:
-    pieces, start = [], 0
-    for b in table.to_batches():
-        cut = [b] if b.num_rows < _SPLIT else [b.slice(0, b.num_rows // 2), b.slice(b.num_rows // 2)]
-        for p in cut:
-            pieces.append((start, p))
-            start += p.num_rows
-    return pieces
 
 
 def _run(lib, table: pa.Table, out: np.ndarray, lead: bytes, targets: dict[int, tuple[int, np.ndarray]],
@@ -310,12 +297,7 @@ def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...], take, use_ni:
     consts = constants(edges)
     rest = edges.drop_columns(list(consts))
     out = take("leaves", n * 32).reshape(n, 32)
-    targets = {}
-    for name in hex_columns:
-        i = rest.schema.get_field_index(name)
-        width = _hex_width(rest.column(i)) if i >= 0 else None
-        if width is not None:
-            targets[i] = (width, take(name, n * (width // 2)))
+    targets = {i: (t.width, t.out) for i, t in hex_targets(rest, hex_columns, take).items()}
     lead = head(consts)
     while True:  # a hex column with a bad value is hashed as text (and written as text): hash again without it
         bad = _run(lib, rest, out, lead, targets, use_ni)

@@ -195,6 +195,18 @@ def _binary_column(col: pa.ChunkedArray, t: HexTarget) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, pa.binary(w))
 
 
+def hex_targets(edges: pa.Table, hex_columns: tuple[str, ...], take) -> dict[int, HexTarget]:
+    """Column index → where its hex is decoded to, for the ``hex_columns`` of ``edges`` that can be hex ids
+    (``take(key, nbytes)`` gives the buffers)."""
+    targets = {}
+    for name in hex_columns:
+        i = edges.schema.get_field_index(name)
+        width = _hex_width(edges.column(i)) if i >= 0 else None
+        if width is not None:
+            targets[i] = HexTarget(width, take(name, edges.num_rows * (width // 2)))
+    return targets
+
+
 def leaf_hashes(edges: pa.Table) -> np.ndarray:
     """``(n, 32)`` uint8: the RFC 6962 leaf hash of each edge row, in row order."""
     return hash_and_decode(edges)[0]
@@ -236,12 +248,7 @@ def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...] = (),
     n = edges.num_rows
     take = scratch.take if scratch is not None else (lambda key, nbytes: np.empty(nbytes, np.uint8))
     out = take("leaves", n * 32).reshape(n, 32)
-    targets = {}
-    for name in hex_columns:
-        i = edges.schema.get_field_index(name)
-        width = _hex_width(edges.column(i)) if i >= 0 else None
-        if width is not None:
-            targets[i] = HexTarget(width, take(name, n * (width // 2)))
+    targets = hex_targets(edges, hex_columns, take)
     pieces = _pieces(edges)
     piece_targets = [{i: HexTarget(t.width, t.out) for i, t in targets.items()} for _ in pieces]
 

@@ -1,9 +1,22 @@
-"""Lineage test helpers: the runner's one-part path, and a destination that looks at the ledger as it loads."""
+"""Lineage test helpers: random hex ids, the runner's one-part path, and a destination that looks at the ledger
+as it loads."""
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
+
 from connectors.base.home import Home
 from lineage import open_store
+
+
+def hex_ids(n: int, width: int, seed: int, nulls: int = 0) -> pa.Array:
+    """``n`` random lower-case hex ids of ``width`` characters; every ``nulls``-th one null (0: none)."""
+    rng = np.random.default_rng(seed)
+    vals = [rng.bytes(width // 2).hex() for _ in range(n)]
+    for i in range(0, n, nulls or n + 1):
+        vals[i] = None
+    return pa.array(vals, pa.string())
 
 
 class Watching:

@@ -20,6 +20,7 @@ from lineage.edges import EDGE_SCHEMA, build, concat, conform
 from lineage.merkle import Scratch
 from lineage.verify import segment_leaves, verify
 
+from harness import hex_ids
 from lineage_pipeline import run_pipeline
 
 
@@ -30,12 +31,6 @@ def lib():
     return lib
 
 
-def _hex(n: int, width: int, seed: int, nulls: int = 0) -> pa.Array:
-    rng = np.random.default_rng(seed)
-    vals = [rng.bytes(width // 2).hex() for _ in range(n)]
-    for i in range(0, n, nulls or n + 1):
-        vals[i] = None
-    return pa.array(vals, pa.string())
 
 
 def _edges(n: int = 2000) -> pa.Table:
@@ -44,11 +39,11 @@ def _edges(n: int = 2000) -> pa.Table:
     keys = [None, "", "ünï–cødé", "x" * 5000, "a\x1fb"] * (n // 5)
     rules = pa.array([None, 0, -5, 2**62, 7] * (n // 5), pa.int64())
     at = pa.array([datetime(1960, 1, 1, tzinfo=timezone.utc), None] * (n // 2), pa.timestamp("us", tz="UTC"))
-    a = build(n, "mapped", load_id="L1", record_id=_hex(n, 32, 1), input_record_id=_hex(n, 32, 2, nulls=7),
-              subject=_hex(n, 64, 3, nulls=3), spec_id="s", spec_version="v1", entity="lead",
+    a = build(n, "mapped", load_id="L1", record_id=hex_ids(n, 32, 1), input_record_id=hex_ids(n, 32, 2, nulls=7),
+              subject=hex_ids(n, 64, 3, nulls=3), spec_id="s", spec_version="v1", entity="lead",
               target_key=pa.array(keys), rules=rules, at=at)
-    b = build(n, "mapped", load_id="L1", record_id=_hex(n, 32, 4), input_record_id=_hex(n, 32, 5),
-              subject=_hex(n, 64, 6), spec_id="s", spec_version="v1", entity="lead",
+    b = build(n, "mapped", load_id="L1", record_id=hex_ids(n, 32, 4), input_record_id=hex_ids(n, 32, 5),
+              subject=hex_ids(n, 64, 6), spec_id="s", spec_version="v1", entity="lead",
               target_key=pa.array([f"K{i}" for i in range(n)]), rules=rules, at=at)
     return conform(concat([a.slice(3, 1500), b.slice(1)]))
 

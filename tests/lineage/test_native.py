@@ -14,6 +14,8 @@ from lineage import native
 from lineage.edges import CONST_TEXT, EDGE_SCHEMA, build, concat, plain
 from lineage.merkle import Scratch, duckdb_leaf_hashes, hash_and_decode, leaf_hashes, root_of
 
+from harness import hex_ids
+
 
 @pytest.fixture(scope="module")
 def lib():
@@ -77,19 +79,13 @@ def test_two_thread_split_of_a_large_merkle_level_gives_the_same_root(lib):
 
 # -- the hex ids decoded in the leaf loop, constant columns as dictionaries (docs/adr/0110) -----------------
 
-def _hex(n: int, width: int, seed: int, nulls: int = 0) -> pa.Array:
-    rng = np.random.default_rng(seed)
-    vals = [rng.bytes(width // 2).hex() for _ in range(n)]
-    for i in range(0, n, nulls or n + 1):
-        vals[i] = None
-    return pa.array(vals, pa.string())
 
 
 def _id_edges(n: int = 3000) -> pa.Table:
-    a = build(n, "received", load_id="L1", record_id=_hex(n, 32, 1), payload_hash=_hex(n, 64, 2),
+    a = build(n, "received", load_id="L1", record_id=hex_ids(n, 32, 1), payload_hash=hex_ids(n, 64, 2),
               source_system="erp_sql", stream="orders", source_key=pa.array([str(i) for i in range(n)]))
-    b = build(n, "mapped", load_id="L1", record_id=_hex(n, 32, 3), input_record_id=_hex(n, 32, 4, nulls=7),
-              subject=_hex(n, 64, 5, nulls=3), spec_id="s", spec_version="v1", entity="lead",
+    b = build(n, "mapped", load_id="L1", record_id=hex_ids(n, 32, 3), input_record_id=hex_ids(n, 32, 4, nulls=7),
+              subject=hex_ids(n, 64, 5, nulls=3), spec_id="s", spec_version="v1", entity="lead",
               target_key=pa.array([f"K{i}" for i in range(n)]))
     return concat([a.slice(5, 2000), b.slice(1), a.slice(2500)])  # chunks with array offsets
 
@@ -136,7 +132,7 @@ def test_a_column_that_is_not_hex_of_one_width_is_not_decoded(lib, bad):
 
 
 def test_all_null_id_column_is_left_as_text(lib):
-    t = build(10, "loaded", record_id=_hex(10, 32, 9))
+    t = build(10, "loaded", record_id=hex_ids(10, 32, 9))
     _, ids = hash_and_decode(t, ("record_id", "input_record_id"))
     assert list(ids) == ["record_id"]
 
