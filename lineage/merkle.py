@@ -8,6 +8,10 @@ decimal integer), the fields joined by U+001F, UTF-8 encoded.
 an odd node at the end of a level is carried up unchanged, which gives exactly the
 RFC 6962 ``MTH`` (the left subtree is always the largest power of two).
 
+That text is leaf format 1 (ADR 0102): every segment before ADR 0114, and the segments of a writer
+without the C loop. Segments written with it use leaf format 2 (:mod:`lineage.leaf2`); the nodes, the
+root and :func:`chain` are the same for both.
+
 >>> import hashlib
 >>> a, b, c = (hashlib.sha256(b"\\x00" + x).digest() for x in (b"a", b"b", b"c"))
 >>> ab = hashlib.sha256(b"\\x01" + a + b).digest()

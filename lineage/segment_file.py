@@ -9,6 +9,10 @@ case, mixed widths), stays text, lz4 (zstd before 2026-12-02; both read). Readin
 back into the same hex text, so files written before this format read unchanged, and the leaves
 recomputed by ``verify`` are those of the text that was hashed at append time.
 
+A segment of leaf format 2 (lineage/leaf2.py, ADR 0114) also leaves its constant columns out of the file
+(they are in its metadata, put back by :func:`from_file`); its leaves hash the id columns as the bytes
+the file stores.
+
 >>> import pyarrow as pa
 >>> from lineage.edges import build, plain
 >>> e = build(3, "received", record_id=pa.array(["00ff", None, "a1b2"]), payload_hash=pa.array(["x", "y", None]))
