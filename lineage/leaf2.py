@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from lineage import native
 from lineage.edges import EDGE_SCHEMA, constant_array
-from lineage.merkle import _SPLIT, HexTarget, _address, _binary_column, _pieces, hex_targets
+from lineage.merkle import SPLIT, HexTarget, address, binary_column, hex_targets, pieces
 
 META_KEY = b"weftline.leaf"
 FORMAT = 2
@@ -219,10 +219,10 @@ def reference_leaves(table: pa.Table, consts: dict[str, Any]) -> np.ndarray:
 
 def _column(c: native.Column, arr: pa.Array, hex_out: np.ndarray | None = None, width: int = 0) -> None:
     bufs = arr.buffers()
-    c.offset, c.validity = arr.offset, (_address(bufs[0]) if arr.null_count else None)
+    c.offset, c.validity = arr.offset, (address(bufs[0]) if arr.null_count else None)
     typ = arr.type
     if pa.types.is_string(typ):
-        c.kind, c.offsets, c.data = 0, _address(bufs[1]), _address(bufs[2])
+        c.kind, c.offsets, c.data = 0, address(bufs[1]), address(bufs[2])
         if hex_out is not None:
             c.hex_out, c.hex_width = hex_out.ctypes.data, width
     elif pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type) and pa.types.is_int32(typ.index_type):
@@ -230,12 +230,12 @@ def _column(c: native.Column, arr: pa.Array, hex_out: np.ndarray | None = None, 
         if d.null_count:
             raise ValueError("a dictionary column with null entries")
         dbufs = d.buffers()
-        c.kind, c.indices, c.data = 2, _address(arr.indices.buffers()[1]), _address(dbufs[2])
+        c.kind, c.indices, c.data = 2, address(arr.indices.buffers()[1]), address(dbufs[2])
         c.offsets = dbufs[1].address + 4 * d.offset
     elif pa.types.is_fixed_size_binary(typ):
-        c.kind, c.data, c.hex_width = 4, _address(bufs[1]), typ.byte_width
+        c.kind, c.data, c.hex_width = 4, address(bufs[1]), typ.byte_width
     elif pa.types.is_int64(typ) or pa.types.is_timestamp(typ):
-        c.kind, c.offsets, c.data = 1, None, _address(bufs[1])
+        c.kind, c.offsets, c.data = 1, None, address(bufs[1])
     else:
         raise ValueError(f"unexpected column type {typ} for a leaf")
 
@@ -257,19 +257,19 @@ def _native(lib, batch: pa.RecordBatch, out: np.ndarray, lead: bytes, targets: d
 
 def _run(lib, table: pa.Table, out: np.ndarray, lead: bytes, targets: dict[int, tuple[int, np.ndarray]],
          use_ni: bool = True) -> set[int]:
-    """Leaves of the whole table into ``out`` (two threads from _SPLIT rows); the bad hex targets."""
-    pieces = _pieces(table)
+    """Leaves of the whole table into ``out`` (two threads from SPLIT rows); the bad hex targets."""
+    parts = pieces(table)
 
     def one(piece: tuple[int, pa.RecordBatch]) -> list[int]:
         start, batch = piece
         mine = {i: (w, dec[start * (w // 2):]) for i, (w, dec) in targets.items()}
         return _native(lib, batch, out[start: start + batch.num_rows], lead, mine, use_ni)
 
-    if table.num_rows < _SPLIT:
-        bad = [one(p) for p in pieces]
+    if table.num_rows < SPLIT:
+        bad = [one(p) for p in parts]
     else:
         with ThreadPoolExecutor(2) as pool:  # ctypes releases the GIL: two cores
-            bad = list(pool.map(one, pieces))
+            bad = list(pool.map(one, parts))
     return {i for b in bad for i in b}
 
 
@@ -304,6 +304,6 @@ def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...], take, use_ni:
         if not bad:
             break
         targets = {i: t for i, t in targets.items() if i not in bad}
-    decoded = {rest.schema.field(i).name: _binary_column(rest.column(i), HexTarget(w, dec))
+    decoded = {rest.schema.field(i).name: binary_column(rest.column(i), HexTarget(w, dec))
                for i, (w, dec) in targets.items()}
     return out, decoded, consts

@@ -38,7 +38,7 @@ from lineage.edges import EDGE_SCHEMA, conform, plain
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # RFC 6962: MTH({}) = SHA-256()
 _SMALL = 256  # below this many pairs, hashlib is cheaper than a DuckDB round trip
-_SPLIT = 200_000  # from this many edges, the C loop runs on two threads
+SPLIT = 200_000  # from this many edges, the C loop runs on two threads
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -73,7 +73,7 @@ def _digests(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return (nib[:, 0::2] << 4) | nib[:, 1::2]
 
 
-def _address(buf: pa.Buffer | None) -> int | None:
+def address(buf: pa.Buffer | None) -> int | None:
     return None if buf is None else buf.address
 
 
@@ -142,34 +142,34 @@ def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
         i, arr = v, batch.column(v)
         where[i] = c
         bufs = arr.buffers()
-        c.offset, c.validity = arr.offset, (_address(bufs[0]) if arr.null_count else None)
+        c.offset, c.validity = arr.offset, (address(bufs[0]) if arr.null_count else None)
         if pa.types.is_string(arr.type):
-            c.kind, c.offsets, c.data = 0, _address(bufs[1]), _address(bufs[2])
+            c.kind, c.offsets, c.data = 0, address(bufs[1]), address(bufs[2])
             t = targets.get(i)
             if t is not None:
                 c.hex_out, c.hex_width = t.out[start * (t.width // 2):].ctypes.data, t.width
         elif pa.types.is_dictionary(arr.type):  # a constant text column (lineage.edges.CONST_TEXT)
             d = arr.dictionary
             dbufs = d.buffers()
-            c.kind, c.indices, c.data = 2, _address(arr.indices.buffers()[1]), _address(dbufs[2])
+            c.kind, c.indices, c.data = 2, address(arr.indices.buffers()[1]), address(dbufs[2])
             c.offsets = dbufs[1].address + 4 * d.offset
         else:  # int64 and timestamp[us]: 8-byte integers
-            c.kind, c.offsets, c.data = 1, None, _address(bufs[1])
+            c.kind, c.offsets, c.data = 1, None, address(bufs[1])
     if lib.leaf_hashes_with(cols, len(specs), batch.num_rows, out.ctypes.data, int(use_ni)) != 0:
         raise ValueError("unexpected column type for the C leaf hashes")
     for i, t in targets.items():
         t.bad = t.bad or bool(where[i].hex_bad)
 
 
-def _pieces(edges: pa.Table) -> list[tuple[int, pa.RecordBatch]]:
+def pieces(edges: pa.Table) -> list[tuple[int, pa.RecordBatch]]:
     """(first row, batch) covering the table without copying; big batches halved for two threads."""
-    pieces, start = [], 0
+    out, start = [], 0
     for b in edges.to_batches():
-        cut = [b] if b.num_rows < _SPLIT else [b.slice(0, b.num_rows // 2), b.slice(b.num_rows // 2)]
+        cut = [b] if b.num_rows < SPLIT else [b.slice(0, b.num_rows // 2), b.slice(b.num_rows // 2)]
         for p in cut:
-            pieces.append((start, p))
+            out.append((start, p))
             start += p.num_rows
-    return pieces
+    return out
 
 
 def _hex_width(col: pa.ChunkedArray) -> int | None:
@@ -186,7 +186,7 @@ def _hex_width(col: pa.ChunkedArray) -> int | None:
     return None  # all null: stays text (nothing to gain)
 
 
-def _binary_column(col: pa.ChunkedArray, t: HexTarget) -> pa.ChunkedArray:
+def binary_column(col: pa.ChunkedArray, t: HexTarget) -> pa.ChunkedArray:
     """The decoded bytes as ``fixed_size_binary(width / 2)``, chunked like ``col``, nulls kept."""
     w, chunks, start = t.width // 2, [], 0
     data = pa.py_buffer(t.out)
@@ -253,20 +253,20 @@ def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...] = (),
     take = scratch.take if scratch is not None else (lambda key, nbytes: np.empty(nbytes, np.uint8))
     out = take("leaves", n * 32).reshape(n, 32)
     targets = hex_targets(edges, hex_columns, take)
-    pieces = _pieces(edges)
-    piece_targets = [{i: HexTarget(t.width, t.out) for i, t in targets.items()} for _ in pieces]
+    parts = pieces(edges)
+    piece_targets = [{i: HexTarget(t.width, t.out) for i, t in targets.items()} for _ in parts]
 
     def run(k: int) -> None:
-        start, batch = pieces[k]
+        start, batch = parts[k]
         _native_leaves(lib, batch, out[start: start + batch.num_rows], start, piece_targets[k])
 
-    if n < _SPLIT:
-        for k in range(len(pieces)):
+    if n < SPLIT:
+        for k in range(len(parts)):
             run(k)
     else:
         with ThreadPoolExecutor(2) as pool:  # ctypes releases the GIL: two cores
-            list(pool.map(run, range(len(pieces))))
-    decoded = {edges.schema.field(i).name: _binary_column(edges.column(i), t) for i, t in targets.items()
+            list(pool.map(run, range(len(parts))))
+    decoded = {edges.schema.field(i).name: binary_column(edges.column(i), t) for i, t in targets.items()
                if not any(pt[i].bad for pt in piece_targets)}
     return out, decoded
 
@@ -284,7 +284,7 @@ def _level(nodes: np.ndarray, con: duckdb.DuckDBPyConnection | None, lib=None) -
     if lib is not None:
         pairs = np.ascontiguousarray(nodes[: 2 * m])
         up = np.empty((m + len(nodes) % 2, 32), np.uint8)  # an odd last node is carried up unchanged
-        if m < _SPLIT:
+        if m < SPLIT:
             lib.node_hashes(pairs.ctypes.data, m, up.ctypes.data)
         else:  # big levels on two threads (ctypes releases the GIL); the halves are independent pairs
             h = m // 2

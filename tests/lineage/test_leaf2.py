@@ -100,7 +100,7 @@ def test_ids_as_bytes_and_text_after_the_padded_constants_by_hand():
 
 def test_two_threads_over_a_large_segment_give_the_same_leaves(lib):
     small = _edges(1000)
-    t = conform(concat([small] * (leaf2._SPLIT // small.num_rows + 1)))
+    t = conform(concat([small] * (leaf2.SPLIT // small.num_rows + 1)))
     leaves, decoded, consts = _write(t)
     f = _as_file(t, decoded, consts)
     one = np.empty_like(leaves)

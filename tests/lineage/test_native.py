@@ -59,8 +59,8 @@ def test_c_leaf_matches_the_documented_text(lib):
 def test_two_thread_split_of_a_large_segment_gives_the_same_leaves(lib):
     from lineage import merkle
 
-    t = pa.concat_tables([edges()] * (merkle._SPLIT // 2000 + 1))
-    assert t.num_rows >= merkle._SPLIT
+    t = pa.concat_tables([edges()] * (merkle.SPLIT // 2000 + 1))
+    assert t.num_rows >= merkle.SPLIT
     expected = duckdb_leaf_hashes(t)
     assert np.array_equal(leaf_hashes(t), expected)  # many batches, two threads
     assert np.array_equal(leaf_hashes(t.combine_chunks()), expected)  # one big batch, halved
@@ -70,7 +70,7 @@ def test_two_thread_split_of_a_large_merkle_level_gives_the_same_root(lib):
     from lineage import merkle
 
     rng = np.random.default_rng(7)
-    leaves = rng.integers(0, 256, (2 * merkle._SPLIT + 3, 32), dtype=np.uint8)  # odd levels carried up too
+    leaves = rng.integers(0, 256, (2 * merkle.SPLIT + 3, 32), dtype=np.uint8)  # odd levels carried up too
     assert root_of(leaves) == root_of(leaves, use_native=False)
     changed = leaves.copy()
     changed[-1, 0] ^= 1
@@ -105,7 +105,7 @@ def test_c_leaf_loop_decodes_hex_ids_to_the_bytes_of_the_numpy_path(lib, monkeyp
 
     t = _id_edges()
     if many:
-        t = concat([t] * (merkle._SPLIT // t.num_rows + 1))
+        t = concat([t] * (merkle.SPLIT // t.num_rows + 1))
     leaves, ids = hash_and_decode(t, ID_COLUMNS)
     assert np.array_equal(leaves, duckdb_leaf_hashes(t))  # decoding changes nothing in the leaves
     assert sorted(ids) == sorted(ID_COLUMNS)
