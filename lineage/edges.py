@@ -31,7 +31,8 @@ at                 when the step happened (received: ``_wl_received_at``)
 A text column that is one value for the whole table (``step``, ``load_id``, ``entity``, …, given to
 :func:`build` as a constant) is a one-entry dictionary array (``dictionary<int32, string>``) rather than
 the value repeated: the same edges, built in O(1) and written by Parquet without hashing every row
-(docs/adr/0110); a segment of leaf format 2 keeps such columns in its file's metadata only (ADR 0114). :func:`conform` accepts either form; :func:`plain` gives exactly :data:`EDGE_SCHEMA`.
+(docs/adr/0110); a segment of leaf format 2 keeps such columns in its file's metadata only (ADR 0114).
+:func:`conform` accepts either form; :func:`plain` gives exactly :data:`EDGE_SCHEMA`.
 
 >>> import pyarrow as pa
 >>> from datetime import datetime, timezone

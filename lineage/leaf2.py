@@ -22,7 +22,7 @@ and how ``verify`` reads format 2 where the C loop cannot be built (writers ther
 ...               "record_id": pa.array(["00", "00"])})
 >>> constants(t)
 {'step': 'mapped', 'rules': 1}
->>> encode(pa.array([b"\\x01\\x02"], pa.binary(2)), 0), encode(pa.array(["ab"]), 0), encode(pa.array([None], pa.string()), 0)
+>>> _value(pa.binary(2), b"\\x01\\x02"), _value(pa.string(), "ab"), _value(pa.string(), None)
 (b'v\\x01\\x02', b'v\\x02ab', b'n')
 >>> len(head({"step": "mapped", "rules": 1}))
 64
@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from lineage import native
 from lineage.edges import EDGE_SCHEMA, constant_array
-from lineage.merkle import SPLIT, HexTarget, address, binary_column, hex_targets, pieces
+from lineage.merkle import SPLIT, HexTarget, binary_column, fill_column, hex_targets, pieces
 
 META_KEY = b"weftline.leaf"
 FORMAT = 2
@@ -106,11 +106,6 @@ def _values(arr: pa.Array | pa.ChunkedArray) -> list:
     if pa.types.is_timestamp(_plain_type(arr.type)):
         arr = arr.cast(pa.int64())
     return arr.to_pylist()
-
-
-def encode(arr: pa.Array, i: int) -> bytes:
-    """The format-2 bytes of value ``i`` of ``arr``."""
-    return _value(_plain_type(arr.type), _values(arr.slice(i, 1))[0])
 
 
 def head(consts: dict[str, Any]) -> bytes:
@@ -216,54 +211,27 @@ def reference_leaves(table: pa.Table, consts: dict[str, Any]) -> np.ndarray:
     return out
 
 
-
-def _column(c: native.Column, arr: pa.Array, hex_out: np.ndarray | None = None, width: int = 0) -> None:
-    bufs = arr.buffers()
-    c.offset, c.validity = arr.offset, (address(bufs[0]) if arr.null_count else None)
-    typ = arr.type
-    if pa.types.is_string(typ):
-        c.kind, c.offsets, c.data = 0, address(bufs[1]), address(bufs[2])
-        if hex_out is not None:
-            c.hex_out, c.hex_width = hex_out.ctypes.data, width
-    elif pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type) and pa.types.is_int32(typ.index_type):
-        d = arr.dictionary
-        if d.null_count:
-            raise ValueError("a dictionary column with null entries")
-        dbufs = d.buffers()
-        c.kind, c.indices, c.data = 2, address(arr.indices.buffers()[1]), address(dbufs[2])
-        c.offsets = dbufs[1].address + 4 * d.offset
-    elif pa.types.is_fixed_size_binary(typ):
-        c.kind, c.data, c.hex_width = 4, address(bufs[1]), typ.byte_width
-    elif pa.types.is_int64(typ) or pa.types.is_timestamp(typ):
-        c.kind, c.offsets, c.data = 1, None, address(bufs[1])
-    else:
-        raise ValueError(f"unexpected column type {typ} for a leaf")
-
-
-def _native(lib, batch: pa.RecordBatch, out: np.ndarray, lead: bytes, targets: dict[int, tuple[int, np.ndarray]],
+def _native(lib, batch: pa.RecordBatch, out: np.ndarray, lead: bytes, targets: dict[int, HexTarget], start: int,
             use_ni: bool) -> list[int]:
-    """The C loop over one batch (its columns in order after ``lead``, the rendered constants). ``targets``:
-    column index → (hex width, this batch's slice of the decoded bytes). Returns the targets whose hex was bad."""
+    """The C loop over one batch, rows ``start`` on (its columns in order after ``lead``, the rendered constants);
+    the ``targets`` columns' hex also decoded. Returns the targets whose hex was bad."""
     cols = (native.Column * max(batch.num_columns, 1))()
     for i, c in enumerate(cols[: batch.num_columns]):
-        t = targets.get(i)
-        _column(c, batch.column(i), *(t[::-1] if t else ()))
+        fill_column(c, batch.column(i), targets.get(i), start)
     buf = ctypes.create_string_buffer(lead, max(len(lead), 1))
     if lib.leaf_hashes_v2(cols, batch.num_columns, batch.num_rows, out.ctypes.data, buf, len(lead), int(use_ni)):
         raise ValueError("unexpected column type for the C leaf hashes")
     return [i for i, c in enumerate(cols[: batch.num_columns]) if i in targets and c.hex_bad]
 
 
-
-def _run(lib, table: pa.Table, out: np.ndarray, lead: bytes, targets: dict[int, tuple[int, np.ndarray]],
+def _run(lib, table: pa.Table, out: np.ndarray, lead: bytes, targets: dict[int, HexTarget],
          use_ni: bool = True) -> set[int]:
     """Leaves of the whole table into ``out`` (two threads from SPLIT rows); the bad hex targets."""
     parts = pieces(table)
 
     def one(piece: tuple[int, pa.RecordBatch]) -> list[int]:
         start, batch = piece
-        mine = {i: (w, dec[start * (w // 2):]) for i, (w, dec) in targets.items()}
-        return _native(lib, batch, out[start: start + batch.num_rows], lead, mine, use_ni)
+        return _native(lib, batch, out[start: start + batch.num_rows], lead, targets, start, use_ni)
 
     if table.num_rows < SPLIT:
         bad = [one(p) for p in parts]
@@ -297,13 +265,12 @@ def hash_and_decode(edges: pa.Table, hex_columns: tuple[str, ...], take, use_ni:
     consts = constants(edges)
     rest = edges.drop_columns(list(consts))
     out = take("leaves", n * 32).reshape(n, 32)
-    targets = {i: (t.width, t.out) for i, t in hex_targets(rest, hex_columns, take).items()}
+    targets = hex_targets(rest, hex_columns, take)
     lead = head(consts)
     while True:  # a hex column with a bad value is hashed as text (and written as text): hash again without it
         bad = _run(lib, rest, out, lead, targets, use_ni)
         if not bad:
             break
         targets = {i: t for i, t in targets.items() if i not in bad}
-    decoded = {rest.schema.field(i).name: binary_column(rest.column(i), HexTarget(w, dec))
-               for i, (w, dec) in targets.items()}
+    decoded = {rest.schema.field(i).name: binary_column(rest.column(i), t) for i, t in targets.items()}
     return out, decoded, consts

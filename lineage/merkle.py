@@ -111,6 +111,32 @@ def _same_bytes(arr: pa.Array) -> bytes | None:
     return None
 
 
+def fill_column(c: native.Column, arr: pa.Array, target: HexTarget | None = None, start: int = 0) -> None:
+    """One Arrow array as the C loop's ``column`` struct (lineage/sha256_bulk.c): text (kind 0; with ``target``,
+    its hex also decoded into ``target.out`` from row ``start`` on), text dictionary (2), fixed-width bytes (4,
+    leaf format 2 only), 8-byte integers and times (1)."""
+    bufs = arr.buffers()
+    c.offset, c.validity = arr.offset, (address(bufs[0]) if arr.null_count else None)
+    typ = arr.type
+    if pa.types.is_string(typ):
+        c.kind, c.offsets, c.data = 0, address(bufs[1]), address(bufs[2])
+        if target is not None:
+            c.hex_out, c.hex_width = target.out[start * (target.width // 2):].ctypes.data, target.width
+    elif pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type) and pa.types.is_int32(typ.index_type):
+        d = arr.dictionary  # a constant text column (lineage.edges.CONST_TEXT), or a file's dictionary
+        if d.null_count:
+            raise ValueError("a dictionary column with null entries")
+        dbufs = d.buffers()
+        c.kind, c.indices, c.data = 2, address(arr.indices.buffers()[1]), address(dbufs[2])
+        c.offsets = dbufs[1].address + 4 * d.offset
+    elif pa.types.is_fixed_size_binary(typ):
+        c.kind, c.data, c.hex_width = 4, address(bufs[1]), typ.byte_width
+    elif pa.types.is_int64(typ) or pa.types.is_timestamp(typ):
+        c.kind, c.offsets, c.data = 1, None, address(bufs[1])
+    else:
+        raise ValueError(f"unexpected column type {typ} for a leaf")
+
+
 def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
                    targets: dict[int, HexTarget] | None = None, use_ni: bool = True) -> None:
     """The C loop over one batch's Arrow buffers (lineage/sha256_bulk.c) into ``out``: the bytes of
@@ -139,22 +165,8 @@ def _native_leaves(lib, batch: pa.RecordBatch, out: np.ndarray, start: int = 0,
             keep.append(piece)
             c.kind, c.offset, c.data = 3, len(v), ctypes.addressof(piece)
             continue
-        i, arr = v, batch.column(v)
-        where[i] = c
-        bufs = arr.buffers()
-        c.offset, c.validity = arr.offset, (address(bufs[0]) if arr.null_count else None)
-        if pa.types.is_string(arr.type):
-            c.kind, c.offsets, c.data = 0, address(bufs[1]), address(bufs[2])
-            t = targets.get(i)
-            if t is not None:
-                c.hex_out, c.hex_width = t.out[start * (t.width // 2):].ctypes.data, t.width
-        elif pa.types.is_dictionary(arr.type):  # a constant text column (lineage.edges.CONST_TEXT)
-            d = arr.dictionary
-            dbufs = d.buffers()
-            c.kind, c.indices, c.data = 2, address(arr.indices.buffers()[1]), address(dbufs[2])
-            c.offsets = dbufs[1].address + 4 * d.offset
-        else:  # int64 and timestamp[us]: 8-byte integers
-            c.kind, c.offsets, c.data = 1, None, address(bufs[1])
+        where[v] = c
+        fill_column(c, batch.column(v), targets.get(v), start)
     if lib.leaf_hashes_with(cols, len(specs), batch.num_rows, out.ctypes.data, int(use_ni)) != 0:
         raise ValueError("unexpected column type for the C leaf hashes")
     for i, t in targets.items():
