@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from connectors.base.home import Home
 from connectors.base.reserved import LOAD_ID, RECORD_ID
+from lineage.index import MANY
 
 log = logging.getLogger(__name__)
 SCHEMA = "crm"
@@ -87,9 +88,13 @@ def read_records(home: Home, entity: str, record_ids: list[str]) -> pa.Table | N
     try:
         if not _has_table(con, entity):
             return None
-        marks = ", ".join("?" * len(record_ids))
-        return con.sql(f'SELECT * FROM {_table(con, entity)} WHERE {RECORD_ID} IN ({marks})',
-                       params=list(record_ids)).to_arrow_table()
+        if len(record_ids) <= MANY:
+            marks = ", ".join("?" * len(record_ids))
+            return con.sql(f'SELECT * FROM {_table(con, entity)} WHERE {RECORD_ID} IN ({marks})',
+                           params=list(record_ids)).to_arrow_table()
+        con.register("wanted_ids", pa.table({"v": pa.array(list(record_ids), pa.string())}))
+        return con.sql(f'SELECT * FROM {_table(con, entity)} t SEMI JOIN wanted_ids w '
+                       f'ON t.{RECORD_ID} = w.v').to_arrow_table()
     finally:
         con.close()
 

@@ -72,8 +72,28 @@ def jsonable(v: Any) -> Any:
     return v
 
 
-def _public(row: dict) -> dict:
-    return {k: jsonable(v) for k, v in row.items() if not is_reserved(k)}
+def _native(t: pa.DataType) -> bool:
+    """True for an Arrow type whose Python values are already JSON (no :func:`jsonable` pass)."""
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+            or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t))
+
+
+def _public_rows(t: pa.Table) -> list[tuple[str, dict]]:
+    """(record id, public fields as JSON values) of each row: reserved columns dropped per table,
+    and :func:`jsonable` run only over the columns whose values need it.
+
+    >>> t = pa.table({"_wl_record_id": ["r1"], "n": [1], "d": [date(2026, 1, 2)]})
+    >>> _public_rows(t)
+    [('r1', {'n': 1, 'd': '2026-01-02'})]
+    """
+    ids = t.column(RECORD_ID).to_pylist()
+    public = t.select([n for n in t.column_names if not is_reserved(n)])
+    convert = [n for n, f in zip(public.column_names, public.schema) if not _native(f.type)]
+    rows = public.to_pylist()
+    for row in rows if convert else ():
+        for n in convert:
+            row[n] = jsonable(row[n])
+    return list(zip(ids, rows))
 
 
 def _landed_rows(store: Any, received: list[dict]) -> dict[str, dict]:
@@ -89,8 +109,7 @@ def _landed_rows(store: Any, received: list[dict]) -> dict[str, dict]:
             except FileNotFoundError:  # removed by landing retention while we read
                 continue
             t = t.filter(pc.is_in(t.column(RECORD_ID), pa.array(sorted(ids))))
-            for row in t.to_pylist():
-                out[row[RECORD_ID]] = _public(row)
+            out.update(_public_rows(t))
     return out
 
 
@@ -113,8 +132,8 @@ def _crm_rows(store: Any, loaded: list[dict]) -> dict[tuple, dict]:
     for entity in sorted({r["entity"] for r in loaded}):
         ids = sorted({r["record_id"] for r in loaded if r["entity"] == entity})
         t = dest_mod.read_records(store.home, entity, ids)
-        for row in (t.to_pylist() if t is not None else []):
-            out[(entity, row[RECORD_ID])] = _public(row)
+        if t is not None:
+            out.update(((entity, rid), row) for rid, row in _public_rows(t))
     return out
 
 
