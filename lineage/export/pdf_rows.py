@@ -31,9 +31,10 @@ from reportlab.lib.rl_accel import escapePDF
 from reportlab.pdfgen.textobject import PDFTextObject
 from reportlab.platypus import Flowable
 
-from lineage.export.pdf_text import fit_lines, text_widths
+from lineage.export.pdf_text import text_widths, wrap_many
 
 FONT, BOLD, ITALIC = "Helvetica", "Helvetica-Bold", "Helvetica-Oblique"
+_BY_CODE = (FONT, BOLD, ITALIC)  # a cell's font as 0 / 1 / 2 while laying out
 SIZE = 7.5
 LEADING = SIZE * 1.2
 PAD = 2.25
@@ -62,20 +63,23 @@ def _layout(widths: Sequence[float], rows: Sequence[tuple]) -> _Laid:
     for kind, content in rows:
         if kind == "row":
             texts += map(str, content)
-            fonts += [FONT] * len(content)
+            fonts += [0] * len(content)
             room += inner
         else:
             texts.append(str(content))
-            fonts.append(BOLD if kind == "head" else ITALIC)
+            fonts.append(1 if kind == "head" else 2)
             room.append(full if kind == "head" else full - INDENT)
-    fit = np.zeros(len(texts), dtype=bool)
-    font_of = np.array(fonts)
-    for font in set(fonts):
-        pick = np.flatnonzero(font_of == font)
+    font_of, room_of = np.array(fonts, dtype=np.int8), np.array(room)
+    lines = [[t] for t in texts]
+    newline = np.fromiter(("\n" in t for t in texts), dtype=bool, count=len(texts))
+    for code, font in enumerate(_BY_CODE):
+        pick = np.flatnonzero(font_of == code)
+        if not len(pick):
+            continue
         w = text_widths([texts[i] for i in pick], font, SIZE)
-        fit[pick] = w <= np.asarray(room)[pick]  # NaN (not WinAnsi) compares False: measured one by one
-    lines = [[t] if ok and "\n" not in t else fit_lines(t, f, SIZE, r)
-             for t, ok, f, r in zip(texts, fit.tolist(), fonts, room)]
+        wide = pick[~(w <= room_of[pick]) | newline[pick]].tolist()  # NaN (not WinAnsi) is "wide": measured one by one
+        for i, cell in zip(wide, wrap_many([texts[i] for i in wide], font, SIZE, [room[i] for i in wide])):
+            lines[i] = cell
     cells, heights, i = [], [], 0
     for kind, content in rows:
         n = len(content) if kind == "row" else 1

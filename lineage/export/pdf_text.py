@@ -17,6 +17,7 @@ outside its cell.
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from functools import cache
 from typing import Any
 
@@ -71,9 +72,56 @@ def fit_lines(text: str, font: str, size: float, width: float, max_lines: int = 
         lines.extend(_wrap(para, font, size, width))
         if len(lines) > max_lines:
             break
+    return _capped(lines, font, size, width, max_lines)
+
+
+def _capped(lines: list[str], font: str, size: float, width: float, max_lines: int) -> list[str]:
     if len(lines) > max_lines:
         lines = lines[: max_lines - 1] + [_ellipsis(lines[max_lines - 1], font, size, width)]
     return lines
+
+
+def wrap_many(texts: list[str], font: str, size: float, widths: list[float],
+              max_lines: int = MAX_LINES) -> list[list[str]]:
+    """:func:`fit_lines` of many texts at once: one encode and one running sum of glyph widths for
+    all of them, then each text's breaks found by bisection in that sum (no array per text).
+
+    >>> texts = ["aaa bbb " + "c" * 40, "short", "line one\\nline two"]
+    >>> wrap_many(texts, "Helvetica", 10, [60, 60, 60]) == [fit_lines(t, "Helvetica", 10, 60) for t in texts]
+    True
+    """
+    if not texts:
+        return []
+    buf = "\x00".join(texts).encode("cp1252", "replace")  # one byte per character
+    cum = np.concatenate(([0.0], np.cumsum(_width_table(font)[np.frombuffer(buf, dtype=np.uint8)]))).tolist()
+    out, base = [], 0
+    for text, width in zip(texts, widths):
+        if "\n" in text or not (text.isascii() or _winansi(text)):
+            out.append(fit_lines(text, font, size, width, max_lines))
+        else:
+            lines = _greedy(text, cum, base, width * 1000 / size)
+            out.append(_capped(lines, font, size, width, max_lines))
+        base += len(text) + 1
+    return out
+
+
+def _greedy(para: str, cum: list[float], base: int, room: float) -> list[str]:
+    """:func:`_wrap`'s breaks, with ``cum[base + i]`` the width (in 1/1000 em) of ``para[:i]`` plus a constant."""
+    out, start, n = [], 0, len(para)
+    while start < n:
+        end = bisect_right(cum, cum[base + start] + room, base + start, base + n + 1) - 1 - base
+        if end >= n:
+            out.append(para[start:])
+            break
+        cut = para.rfind(" ", start + 1, end + 1)  # a space may sit just past the fitting part
+        if cut > start:
+            out.append(para[start:cut])
+            start = cut + 1
+        else:
+            end = max(end, start + 1)
+            out.append(para[start:end])
+            start = end
+    return out or [""]
 
 
 def text_width(text: str, font: str, size: float) -> float:
