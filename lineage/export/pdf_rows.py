@@ -143,13 +143,19 @@ class RowTable(Flowable):
         c.rect(0, 0, total, self.height, stroke=1, fill=0)
         text = c.beginText()
         xs = [x + PAD for x in accumulate([0.0, *self.widths[:-1]])]
-        font = None
+        at_x, note_x = [f"{x:.2f}" for x in xs], [f"{INDENT + PAD:.2f}"]
+        code, font = text._code, None  # the operator list textLine appends to (see _lines_at)
         for kind, y, _, cells in rows:
             if _FONTS.get(kind, FONT) != font:
                 font = _FONTS.get(kind, FONT)
                 text.setFont(font, SIZE, LEADING)
-            for x, lines in zip([INDENT + PAD] if kind == "note" else xs, cells):
-                _lines_at(text, x, y - PAD - SIZE, lines)
+            base = y - PAD - SIZE
+            line_y = f"{base:.2f}"
+            for x, lines in zip(note_x if kind == "note" else at_x, cells):
+                if len(lines) == 1 and lines[0].isascii():  # most cells: one ASCII line, one operator string
+                    code.append(f"1 0 0 1 {x} {line_y} Tm ({escapePDF(lines[0].encode('ascii'))}) Tj T*")
+                else:
+                    _lines_at(text, float(x), base, lines)
         c.drawText(text)
 
     def _page_rows(self) -> list[tuple[str, float, float, list[list[str]]]]:
