@@ -152,8 +152,9 @@ class RowTable(Flowable):
             base = y - PAD - SIZE
             line_y = f"{base:.2f}"
             for x, lines in zip(note_x if kind == "note" else at_x, cells):
-                if len(lines) == 1 and lines[0].isascii():  # most cells: one ASCII line, one operator string
-                    code.append(f"1 0 0 1 {x} {line_y} Tm ({escapePDF(lines[0].encode('ascii'))}) Tj T*")
+                raw = _one_winansi_line(lines)
+                if raw is not None:  # most cells: one line of WinAnsi text, one operator string
+                    code.append(f"1 0 0 1 {x} {line_y} Tm ({escapePDF(raw)}) Tj T*")
                 else:
                     _lines_at(text, float(x), base, lines)
         c.drawText(text)
@@ -174,6 +175,19 @@ class RowTable(Flowable):
 
 
 _FONTS = {"header": BOLD, "head": BOLD, "note": ITALIC}
+
+
+def _one_winansi_line(lines: list[str]) -> bytes | None:
+    """The cell's text as cp1252 bytes when it is one line the built-in fonts can show, else None."""
+    if len(lines) != 1:
+        return None
+    line = lines[0]
+    if line.isascii():
+        return line.encode("ascii")
+    try:
+        return line.encode("cp1252")
+    except UnicodeEncodeError:
+        return None
 
 
 def _lines_at(text: PDFTextObject, x: float, y: float, lines: list[str]) -> None:
