@@ -92,11 +92,11 @@ def wrap_many(texts: list[str], font: str, size: float, widths: list[float],
     """
     if not texts:
         return []
-    buf = "\x00".join(texts).encode("cp1252", "replace")  # one byte per character
+    buf, all_winansi = _cp1252("\x00".join(texts))
     cum = np.concatenate(([0.0], np.cumsum(_width_table(font)[np.frombuffer(buf, dtype=np.uint8)]))).tolist()
     out, base = [], 0
     for text, width in zip(texts, widths):
-        if "\n" in text or not (text.isascii() or _winansi(text)):
+        if "\n" in text or not (all_winansi or text.isascii() or _winansi(text)):
             out.append(fit_lines(text, font, size, width, max_lines))
         else:
             lines = _greedy(text, cum, base, width * 1000 / size)
@@ -157,15 +157,24 @@ def text_widths(texts: list[str], font: str, size: float) -> np.ndarray:
     """
     if not texts:
         return np.zeros(0)
-    buf = "\x00".join(texts).encode("cp1252", "replace")  # one byte per character, "?" for the rest
+    buf, all_winansi = _cp1252("\x00".join(texts))
     cum = np.concatenate([[0.0], np.cumsum(_width_table(font)[np.frombuffer(buf, dtype=np.uint8)])])
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
     out = (cum[starts + lengths] - cum[starts]) * size / 1000
-    for i in np.flatnonzero(~np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))):
-        if not _winansi(texts[i]):
-            out[i] = np.nan
+    if not all_winansi:
+        for i in np.flatnonzero(~np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))):
+            if not _winansi(texts[i]):
+                out[i] = np.nan
     return out
+
+
+def _cp1252(text: str) -> tuple[bytes, bool]:
+    """``text`` as cp1252, one byte per character ("?" for what it lacks), and whether nothing was lacking."""
+    try:
+        return text.encode("cp1252"), True
+    except UnicodeEncodeError:
+        return text.encode("cp1252", "replace"), False
 
 
 def _winansi(text: str) -> bool:
