@@ -106,7 +106,9 @@ def wrap_many(texts: list[str], font: str, size: float, widths: list[float],
 
 
 def _greedy(para: str, cum: list[float], base: int, room: float) -> list[str]:
-    """:func:`_wrap`'s breaks, with ``cum[base + i]`` the width (in 1/1000 em) of ``para[:i]`` plus a constant."""
+    """Lines of ``para`` no wider than ``room`` (in 1/1000 em): broken at the last space that fits, else
+    by character. ``cum[base + i]`` is the width of ``para[:i]`` plus a constant, so one running sum
+    serves many texts."""
     out, start, n = [], 0, len(para)
     while start < n:
         end = bisect_right(cum, cum[base + start] + room, base + start, base + n + 1) - 1 - base
@@ -186,7 +188,7 @@ def _winansi(text: str) -> bool:
 
 
 def _wrap(para: str, font: str, size: float, width: float) -> list[str]:
-    """Greedy lines at spaces, words wider than a line broken by character; one numpy pass per text.
+    """Greedy lines at spaces, words wider than a line broken by character (:func:`_greedy`).
 
     >>> _wrap("aaa bbb " + "c" * 40, "Helvetica", 10, 60)
     ['aaa bbb', 'cccccccccccc', 'cccccccccccc', 'cccccccccccc', 'cccc']
@@ -195,22 +197,8 @@ def _wrap(para: str, font: str, size: float, width: float) -> list[str]:
         codes = para.encode("cp1252")
     except UnicodeEncodeError:
         return [piece for line in _wrap_words(para, font, size, width) for piece in _break_word(line, font, size, width)]
-    cum = np.concatenate(([0.0], np.cumsum(_width_table(font)[np.frombuffer(codes, dtype=np.uint8)]) * size / 1000))
-    out, start, n = [], 0, len(para)
-    while start < n:
-        end = int(np.searchsorted(cum, cum[start] + width, side="right")) - 1  # characters [start, end) fit
-        if end >= n:
-            out.append(para[start:])
-            break
-        cut = para.rfind(" ", start + 1, end + 1)  # a space may sit just past the fitting part
-        if cut > start:
-            out.append(para[start:cut])
-            start = cut + 1
-        else:
-            end = max(end, start + 1)
-            out.append(para[start:end])
-            start = end
-    return out or [""]
+    cum = np.concatenate(([0.0], np.cumsum(_width_table(font)[np.frombuffer(codes, dtype=np.uint8)]))).tolist()
+    return _greedy(para, cum, 0, width * 1000 / size)
 
 
 def _wrap_words(para: str, font: str, size: float, width: float) -> list[str]:
