@@ -22,6 +22,7 @@ import io
 import logging
 import os
 import time
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 import duckdb
@@ -46,10 +47,18 @@ def with_position(seq: int, edges: pa.Table) -> pa.Table:
 
 
 # ``at`` as the queries answer it: ISO-8601 UTC text, microseconds only when not zero (as
-# ``datetime.isoformat``), made by the database or one Arrow kernel instead of a datetime per row
-_ISO_AT = ("regexp_replace(strftime(timezone('UTC', \"at\"), '%Y-%m-%dT%H:%M:%S.%fZ'), '\\.000000Z$', 'Z')"
-           ' AS "at"')
-_ROW_COLUMNS = ", ".join(_ISO_AT if n == "at" else f'"{n}"' for n in INDEX_SCHEMA.names)
+# ``datetime.isoformat``). A point query reads it as epoch microseconds (no time-zone work in the
+# database, no tz-aware datetime per row), a long list's Arrow column is formatted by one kernel.
+_ROW_COLUMNS = ", ".join('epoch_us("at") AS "at"' if n == "at" else f'"{n}"' for n in INDEX_SCHEMA.names)
+_EPOCH = datetime(1970, 1, 1)
+
+
+def iso_from_epoch_us(us: int | None) -> str | None:
+    """
+    >>> iso_from_epoch_us(1767225600000000), iso_from_epoch_us(1767225600000007), iso_from_epoch_us(None)
+    ('2026-01-01T00:00:00Z', '2026-01-01T00:00:00.000007Z', None)
+    """
+    return None if us is None else (_EPOCH + timedelta(microseconds=us)).isoformat() + "Z"
 
 
 def iso_rows(edges: pa.Table) -> list[dict]:
@@ -194,7 +203,10 @@ class DuckIndex:
         finally:
             if own:
                 con.close()
-        return [dict(zip(INDEX_SCHEMA.names, r)) for r in found]
+        out = [dict(zip(INDEX_SCHEMA.names, r)) for r in found]
+        for r in out:
+            r["at"] = iso_from_epoch_us(r["at"])
+        return out
 
     def lookup(self, column: str, values: list[str], con: Any = None) -> pa.Table:
         """Every indexed edge whose ``column`` is one of ``values``."""
