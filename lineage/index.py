@@ -22,7 +22,6 @@ import io
 import logging
 import os
 import time
-from datetime import datetime, timedelta
 from typing import Any, Callable
 
 import duckdb
@@ -46,19 +45,7 @@ def with_position(seq: int, edges: pa.Table) -> pa.Table:
             .append_column("row", pa.array(range(n), pa.int64())))
 
 
-# ``at`` as the queries answer it: ISO-8601 UTC text, microseconds only when not zero (as
-# ``datetime.isoformat``). A point query reads it as epoch microseconds (no time-zone work in the
-# database, no tz-aware datetime per row), a long list's Arrow column is formatted by one kernel.
-_ROW_COLUMNS = ", ".join('epoch_us("at") AS "at"' if n == "at" else f'"{n}"' for n in INDEX_SCHEMA.names)
-_EPOCH = datetime(1970, 1, 1)
-
-
-def iso_from_epoch_us(us: int | None) -> str | None:
-    """
-    >>> iso_from_epoch_us(1767225600000000), iso_from_epoch_us(1767225600000007), iso_from_epoch_us(None)
-    ('2026-01-01T00:00:00Z', '2026-01-01T00:00:00.000007Z', None)
-    """
-    return None if us is None else (_EPOCH + timedelta(microseconds=us)).isoformat() + "Z"
+WIDE = ("subject",)  # a subject has many edges (a key has few): its look-ups take the Arrow path
 
 
 def iso_rows(edges: pa.Table) -> list[dict]:
@@ -186,27 +173,25 @@ class DuckIndex:
             con.close()
 
     def rows(self, column: str, values: list[str], con: Any = None) -> list[dict]:
-        """Like :meth:`lookup`, as dicts with ``at`` as ISO text: a point query's few rows without an
-        Arrow round trip, a long list's through one."""
+        """Like :meth:`lookup`, as dicts: a point query's few rows without an Arrow round trip (``at`` a
+        datetime), many rows (a long list of values, a subject) through one (``at`` ISO text, formatted by
+        one kernel: a tz-aware datetime per row costs more than the rest of the row)."""
         if column not in INDEXED:
             raise ValueError(f"{column} is not indexed ({INDEXED})")
         values = sorted({v for v in values if v is not None})
         if not values:
             return []
-        if len(values) > MANY:
+        if len(values) > MANY or column in WIDE:
             return iso_rows(self.lookup(column, values, con))
         own = con is None
         con = con or self.connect()
         try:
             marks = ", ".join("?" * len(values))
-            found = con.execute(f"SELECT {_ROW_COLUMNS} FROM edges WHERE {column} IN ({marks})", values).fetchall()
+            found = con.execute(f"SELECT * FROM edges WHERE {column} IN ({marks})", values).fetchall()
         finally:
             if own:
                 con.close()
-        out = [dict(zip(INDEX_SCHEMA.names, r)) for r in found]
-        for r in out:
-            r["at"] = iso_from_epoch_us(r["at"])
-        return out
+        return [dict(zip(INDEX_SCHEMA.names, r)) for r in found]
 
     def lookup(self, column: str, values: list[str], con: Any = None) -> pa.Table:
         """Every indexed edge whose ``column`` is one of ``values``."""
@@ -218,13 +203,13 @@ class DuckIndex:
         own = con is None
         con = con or self.connect()
         try:
-            if len(values) <= MANY:  # few rows: fetchall is several times faster than an Arrow round trip
+            if len(values) <= MANY and column not in WIDE:  # few rows: fetchall is several times faster than Arrow
                 marks = ", ".join("?" * len(values))
                 rows = con.execute(f"SELECT * FROM edges WHERE {column} IN ({marks})", values).fetchall()
                 if not rows:
                     return INDEX_SCHEMA.empty_table()
                 return pa.table(dict(zip(INDEX_SCHEMA.names, map(list, zip(*rows)))), schema=INDEX_SCHEMA)
-            else:  # a long list: join against it rather than parse thousands of parameters
+            else:  # a long list (or a subject): join against it rather than parse thousands of parameters
                 con.register("wanted", pa.table({"v": pa.array(values, pa.string())}))
                 t = con.sql(f"SELECT edges.* FROM edges SEMI JOIN wanted ON edges.{column} = wanted.v").to_arrow_table()
                 con.unregister("wanted")

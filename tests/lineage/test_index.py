@@ -1,5 +1,6 @@
-"""DuckIndex.rows answers ``at`` as ISO-8601 UTC text, the same as ``datetime.isoformat`` with Z,
-on both of its paths (an IN list of few values, a join for more than MANY)."""
+"""DuckIndex.rows: the same edges on both of its paths (an IN list fetched as rows; a join fetched as
+Arrow for long lists and for subjects), with ``at`` the same instant — ISO-8601 UTC text as the
+queries show it (``datetime.isoformat`` with Z) once ``lineage.query._iso`` has seen it."""
 
 import tempfile
 from datetime import datetime, timedelta, timezone
@@ -13,32 +14,46 @@ from lineage.index import MANY, DuckIndex
 from lineage.query import _iso
 
 BASE = datetime(2026, 3, 1, 23, 59, 59, tzinfo=timezone(timedelta(hours=2)))
+N = 3 * MANY
+
+
+def _at(i: int) -> datetime:
+    return BASE + timedelta(microseconds=7 * i if i % 2 else 0)
 
 
 def _edges(n: int) -> pa.Table:
-    ats = [BASE + timedelta(microseconds=7 * i if i % 2 else 0) for i in range(n)]
     cols = {f.name: pa.nulls(n, f.type) for f in EDGE_SCHEMA}
     cols.update(step=pa.array(["received"] * n), record_id=pa.array([f"r{i:04d}" for i in range(n)]),
-                at=pa.array(ats, pa.timestamp("us", "UTC")))
+                subject=pa.array(["s-even" if i % 2 == 0 else "s-odd" for i in range(n)]),
+                at=pa.array([_at(i) for i in range(n)], pa.timestamp("us", "UTC")))
     return pa.table(cols, schema=EDGE_SCHEMA)
 
 
 @pytest.fixture
 def index():
     ix = DuckIndex(str(Path(tempfile.mkdtemp()) / "index.duckdb"))
-    ix.append(1, _edges(3 * MANY))
+    ix.append(1, _edges(N))
     return ix
 
 
 @pytest.mark.parametrize("count", [3, 2 * MANY])
-def test_rows_give_at_as_isoformat_utc_text(index, count):
-    wanted = [f"r{i:04d}" for i in range(count)]
-    got = {r["record_id"]: r["at"] for r in index.rows("record_id", wanted)}
-    expected = {f"r{i:04d}": _iso(BASE + timedelta(microseconds=7 * i if i % 2 else 0)) for i in range(count)}
-    assert got == expected
+def test_rows_by_record_id_give_each_edge_its_time(index, count):
+    got = {r["record_id"]: _iso(r["at"]) for r in index.rows("record_id", [f"r{i:04d}" for i in range(count)])}
+    assert got == {f"r{i:04d}": _iso(_at(i)) for i in range(count)}
     assert got["r0000"] == "2026-03-01T21:59:59Z" and got["r0001"] == "2026-03-01T21:59:59.000007Z"
 
 
-def test_rows_keep_every_other_column(index):
-    (row,) = index.rows("record_id", ["r0002"])
-    assert (row["step"], row["seq"], row["row"], row["subject"]) == ("received", 1, 2, None)
+def test_rows_of_a_subject_come_as_iso_text(index):
+    rows = index.rows("subject", ["s-odd"])
+    assert sorted(r["record_id"] for r in rows) == [f"r{i:04d}" for i in range(1, N, 2)]
+    assert all(isinstance(r["at"], str) for r in rows)
+    assert {r["record_id"]: r["at"] for r in rows} == {f"r{i:04d}": _iso(_at(i)) for i in range(1, N, 2)}
+
+
+def test_both_paths_keep_every_other_column(index):
+    few = {r["record_id"]: r for r in index.rows("record_id", ["r0002", "r0003"])}
+    many = {r["record_id"]: r for r in index.rows("record_id", [f"r{i:04d}" for i in range(2 * MANY)])}
+    for rid in ("r0002", "r0003"):
+        assert {k: v for k, v in few[rid].items() if k != "at"} == {k: v for k, v in many[rid].items() if k != "at"}
+    assert (few["r0002"]["step"], few["r0002"]["seq"], few["r0002"]["row"], few["r0002"]["subject"]) == \
+        ("received", 1, 2, "s-even")
