@@ -47,10 +47,13 @@ INDENT = 10
 
 @dataclass(frozen=True)
 class _Laid:
-    """Rows laid out once for a width: lines per cell and cumulative heights, shared by all pieces."""
+    """Rows laid out once for a width, shared by all pieces: each cell's text (a ``str`` when it is one
+    line, else its list of lines), flat, row after row; where each row's cells start; cumulative heights.
+    (Flat, so that laying out 100 k cells does not leave 100 k small lists for the garbage collector.)"""
 
     kinds: list[str]
-    cells: list[list[list[str]]]
+    cells: list[str | list[str]]
+    first: list[int]  # row i's cells are cells[first[i]:first[i + 1]]
     tops: list[float]  # tops[i] = height of rows [0, i)
 
 
@@ -59,18 +62,24 @@ def _layout(widths: Sequence[float], rows: Sequence[tuple]) -> _Laid:
     inner = [w - 2 * PAD for w in widths]
     full = sum(widths) - 2 * PAD
     kinds = [kind for kind, _ in rows]
-    texts, fonts, room = [], [], []
+    texts, fonts, room, counts = [], [], [], []
     for kind, content in rows:
         if kind == "row":
             texts += map(str, content)
             fonts += [0] * len(content)
             room += inner
+            counts.append(len(content))
         else:
             texts.append(str(content))
             fonts.append(1 if kind == "head" else 2)
             room.append(full if kind == "head" else full - INDENT)
+            counts.append(1)
+    first = [0, *accumulate(counts)]
+    if not texts:
+        return _Laid(kinds, [], first, [0.0] * len(first))
     font_of, room_of = np.array(fonts, dtype=np.int8), np.array(room)
-    lines = [[t] for t in texts]
+    cells: list[str | list[str]] = texts.copy()
+    lines = np.ones(len(texts), dtype=np.int64)
     newline = np.fromiter(("\n" in t for t in texts), dtype=bool, count=len(texts))
     for code, font in enumerate(_BY_CODE):
         pick = np.flatnonzero(font_of == code)
@@ -79,15 +88,10 @@ def _layout(widths: Sequence[float], rows: Sequence[tuple]) -> _Laid:
         w = text_widths([texts[i] for i in pick], font, SIZE)
         wide = pick[~(w <= room_of[pick]) | newline[pick]].tolist()  # NaN (not WinAnsi) is "wide": measured one by one
         for i, cell in zip(wide, wrap_many([texts[i] for i in wide], font, SIZE, [room[i] for i in wide])):
-            lines[i] = cell
-    cells, heights, i = [], [], 0
-    for kind, content in rows:
-        n = len(content) if kind == "row" else 1
-        cell = lines[i:i + n]
-        i += n
-        cells.append(cell)
-        heights.append(max(map(len, cell)) * LEADING + 2 * PAD)
-    return _Laid(kinds, cells, [0.0, *accumulate(heights)])
+            cells[i] = cell[0] if len(cell) == 1 else cell
+            lines[i] = len(cell)
+    heights = np.maximum.reduceat(lines, first[:-1]) * LEADING + 2 * PAD
+    return _Laid(kinds, cells, first, [0.0, *accumulate(heights.tolist())])
 
 
 class RowTable(Flowable):
@@ -151,25 +155,25 @@ class RowTable(Flowable):
                 text.setFont(font, SIZE, LEADING)
             base = y - PAD - SIZE
             line_y = f"{base:.2f}"
-            for x, lines in zip(note_x if kind == "note" else at_x, cells):
-                raw = _one_winansi_line(lines)
+            for x, cell in zip(note_x if kind == "note" else at_x, cells):
+                raw = _winansi(cell) if type(cell) is str else None
                 if raw is not None:  # most cells: one line of WinAnsi text, one operator string
                     code.append(f"1 0 0 1 {x} {line_y} Tm ({escapePDF(raw)}) Tj T*")
                 else:
-                    _lines_at(text, float(x), base, lines)
+                    _lines_at(text, float(x), base, [cell] if type(cell) is str else cell)
         c.drawText(text)
 
-    def _page_rows(self) -> list[tuple[str, float, float, list[list[str]]]]:
+    def _page_rows(self) -> list[tuple[str, float, float, list[str | list[str]]]]:
         """(kind, top y, height, cells) of each row drawn on this page, header first; zebra marks odd rows."""
         out, y = [], self.height
         if self.header:
-            out.append(("header", y, self._header_h, [[h] for h in self.header]))
+            out.append(("header", y, self._header_h, list(self.header)))
             y -= self._header_h
-        tops, kinds, cells = self._laid.tops, self._laid.kinds, self._laid.cells
+        tops, kinds, cells, first = self._laid.tops, self._laid.kinds, self._laid.cells, self._laid.first
         for n, i in enumerate(range(self._start, self._end)):
             h = tops[i + 1] - tops[i]
             kind = kinds[i]
-            out.append(("zebra" if kind == "row" and n % 2 else kind, y, h, cells[i]))
+            out.append(("zebra" if kind == "row" and n % 2 else kind, y, h, cells[first[i]:first[i + 1]]))
             y -= h
         return out
 
@@ -177,11 +181,8 @@ class RowTable(Flowable):
 _FONTS = {"header": BOLD, "head": BOLD, "note": ITALIC}
 
 
-def _one_winansi_line(lines: list[str]) -> bytes | None:
-    """The cell's text as cp1252 bytes when it is one line the built-in fonts can show, else None."""
-    if len(lines) != 1:
-        return None
-    line = lines[0]
+def _winansi(line: str) -> bytes | None:
+    """A one-line cell as cp1252 bytes when the built-in fonts can show it, else None."""
     if line.isascii():
         return line.encode("ascii")
     try:
