@@ -96,7 +96,7 @@ def wrap_many(texts: list[str], font: str, size: float, widths: list[float],
     cum = np.concatenate(([0.0], np.cumsum(_width_table(font)[np.frombuffer(buf, dtype=np.uint8)]))).tolist()
     out, base = [], 0
     for text, width in zip(texts, widths):
-        if "\n" in text or not (all_winansi or text.isascii() or _winansi(text)):
+        if text.splitlines() != [text] or not (all_winansi or text.isascii() or _winansi(text)):  # breaks, or not WinAnsi
             out.append(fit_lines(text, font, size, width, max_lines))
         else:
             lines = _greedy(text, cum, base, width * 1000 / size)

@@ -12,7 +12,7 @@ WORDS = ["a", "jane.doe@example.org", "0123456789abcdef" * 4, "mapped", "Müller
 
 def _texts(seed: int, n: int) -> list[str]:
     rnd = random.Random(seed)
-    sep = [" ", " ", " ", "  ", "\n"]
+    sep = [" ", " ", " ", "  ", "\n", "\r", "\x0c"]
     return ["".join(rnd.choice(WORDS) + rnd.choice(sep) for _ in range(rnd.randint(0, 40))).rstrip(" ")
             for _ in range(n)]
 
