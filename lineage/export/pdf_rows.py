@@ -31,7 +31,7 @@ from reportlab.lib.rl_accel import escapePDF
 from reportlab.pdfgen.textobject import PDFTextObject
 from reportlab.platypus import Flowable
 
-from lineage.export.pdf_text import text_widths, wrap_many
+from lineage.export.pdf_text import text_widths, winansi_bytes, wrap_many
 
 FONT, BOLD, ITALIC = "Helvetica", "Helvetica-Bold", "Helvetica-Oblique"
 _BY_CODE = (FONT, BOLD, ITALIC)  # a cell's font as 0 / 1 / 2 while laying out
@@ -156,7 +156,7 @@ class RowTable(Flowable):
             base = y - PAD - SIZE
             line_y = f"{base:.2f}"
             for x, cell in zip(note_x if kind == "note" else at_x, cells):
-                raw = _winansi(cell) if type(cell) is str else None
+                raw = winansi_bytes(cell) if type(cell) is str else None
                 if raw is not None:  # most cells: one line of WinAnsi text, one operator string
                     code.append(f"1 0 0 1 {x} {line_y} Tm ({escapePDF(raw)}) Tj T*")
                 else:
@@ -181,16 +181,6 @@ class RowTable(Flowable):
 _FONTS = {"header": BOLD, "head": BOLD, "note": ITALIC}
 
 
-def _winansi(line: str) -> bytes | None:
-    """A one-line cell as cp1252 bytes when the built-in fonts can show it, else None."""
-    if line.isascii():
-        return line.encode("ascii")
-    try:
-        return line.encode("cp1252")
-    except UnicodeEncodeError:
-        return None
-
-
 def _lines_at(text: PDFTextObject, x: float, y: float, lines: list[str]) -> None:
     """``setTextOrigin`` + ``textLines``, with the PDF operators written directly for WinAnsi text.
 
@@ -203,13 +193,9 @@ def _lines_at(text: PDFTextObject, x: float, y: float, lines: list[str]) -> None
     text._x0 = text._x = x
     text._y0 = text._y = y
     for line in lines:
-        if line.isascii():
-            raw = line.encode("ascii")
-        else:
-            try:
-                raw = line.encode("cp1252")
-            except UnicodeEncodeError:
-                text.textLine(line)
-                continue
+        raw = winansi_bytes(line)
+        if raw is None:
+            text.textLine(line)
+            continue
         code.append(f"({escapePDF(raw)}) Tj T*")
         text._y -= LEADING

@@ -179,12 +179,22 @@ def _cp1252(text: str) -> tuple[bytes, bool]:
         return text.encode("cp1252", "replace"), False
 
 
-def _winansi(text: str) -> bool:
+def winansi_bytes(text: str) -> bytes | None:
+    """``text`` as cp1252 bytes when the built-in fonts can show it (WinAnsi), else None.
+
+    >>> winansi_bytes("Zoë €5"), winansi_bytes("北京")
+    (b'Zo\\xeb \\x805', None)
+    """
+    if text.isascii():
+        return text.encode("ascii")
     try:
-        text.encode("cp1252")
+        return text.encode("cp1252")
     except UnicodeEncodeError:
-        return False
-    return True
+        return None
+
+
+def _winansi(text: str) -> bool:
+    return winansi_bytes(text) is not None
 
 
 def _wrap(para: str, font: str, size: float, width: float) -> list[str]:
