@@ -211,5 +211,10 @@ def write(edges: pa.Table, sink: Any = None, decoded: dict[str, pa.ChunkedArray]
     return out.getvalue() if sink is None else None
 
 
+def read_raw(data: bytes | pa.Buffer) -> pa.Table:
+    """The file's table as written (for :func:`from_file`, or a derived segment: lineage/derived.py)."""
+    return pq.read_table(pa.BufferReader(data))
+
+
 def read(data: bytes | pa.Buffer) -> pa.Table:
-    return from_file(pq.read_table(pa.BufferReader(data)))
+    return from_file(read_raw(data))

@@ -38,6 +38,7 @@ from urllib.parse import urlparse
 import pyarrow as pa
 
 from connectors.base.home import Home
+from lineage import derived
 from lineage import destination as dest_mod
 from lineage import edges as E
 from lineage import segment_file
@@ -123,6 +124,16 @@ class Store:
         w = put_segment(self.blobs, file, edges, pool)  # hashing, both files and their fsyncs overlap
         return Prepared(load_id, segment_id, file, edges, w.bytes, w.root, w.leaves_sha256)
 
+    def prepare_derived(self, load_id: str, edges: pa.Table, ranges: list[derived.Range]) -> Prepared:
+        """Like :meth:`prepare` for ``loaded`` edges that are exactly the mapped rows of ``ranges``: the file
+        holds the ranges, not the edges (docs/adr/0115); ``edges`` (one destination, entity and time) go to
+        a PostgreSQL index as they are."""
+        one = {c: edges.column(c)[0].as_py() for c in ("destination", "entity", "at")}
+        segment_id = f"{load_id}-{uuid.uuid4().hex[:12]}"
+        file = f"{segment_id}.parquet"
+        size, root, leaves_sha256 = derived.put(self.blobs, file, derived.table({"load_id": load_id, **one}, ranges))
+        return Prepared(load_id, segment_id, file, edges, size, root, leaves_sha256)
+
     def record(self, prep: Prepared | None) -> dict | None:
         """The ledger half of :meth:`append`: chain a prepared segment after the current head."""
         if prep is None:
@@ -199,7 +210,20 @@ class Store:
         return out
 
     def read_segment(self, seg: dict) -> pa.Table:
-        return segment_file.read(self.blobs.get(seg["file"]))
+        """A segment's edges; a derived ``loaded`` segment's are made from the mapped ones it names (ADR 0115)."""
+        raw = segment_file.read_raw(self.blobs.get(seg["file"]))
+        if derived.is_derived(raw.schema.metadata):
+            return derived.materialise(raw, self._mapped_for(seg))
+        return segment_file.from_file(raw)
+
+    def _mapped_for(self, seg: dict) -> Callable[[int, str], pa.Table]:
+        def read(seq: int, root: str) -> pa.Table:
+            ref = self.segment_rows([seq]).get(seq)
+            if ref is None or seq >= seg["seq"] or ref["merkle_root"] != root or ref["load_id"] != seg["load_id"]:
+                raise ValueError(f"derived segment: segment {seq} is not the mapped segment of load "
+                                 f"{seg['load_id']} it names")
+            return self.read_segment(ref)
+        return read
 
     def spec_text(self, spec_id: str, version_hash: str) -> str | None:
         return self.ledger.spec_text(spec_id, version_hash)

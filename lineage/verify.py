@@ -5,7 +5,9 @@ Checks, in ledger order: sequence numbers have no gaps, each ``prev_root`` is th
 reads, its leaves (recomputed from the rows, in the leaf format the file names: ADR 0102 or 0114) give the
 recorded root and row count. When a root
 differs, the leaf file written beside the segment (its sha256 is in the ledger) names the first
-row that changed: an altered, deleted, inserted or reordered edge.
+row that changed: an altered, deleted, inserted or reordered edge. A derived ``loaded`` segment (ranges of
+mapped segments, ADR 0115) is checked the same way over its ranges, and each range must name an earlier
+mapped segment of its load by that segment's root, and read as mapped rows of its entity.
 
 >>> import tempfile, pyarrow as pa
 >>> from connectors.base.home import Home
@@ -26,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lineage import leaf2, segment_file
+from lineage import derived, leaf2, segment_file
 from lineage.edges import EDGE_SCHEMA
 from lineage.ledger import GENESIS
 from lineage.merkle import chain, first_mismatch, leaf_hashes, root_of
@@ -82,37 +84,70 @@ def file_leaves(raw: pa.Table) -> np.ndarray:
     return leaf2.file_leaves(raw, consts)
 
 
+def _raw(store, seg: dict) -> pa.Table:
+    return pq.read_table(pa.BufferReader(store.blobs.get(seg["file"])))
+
+
 def segment_leaves(store, seg: dict) -> np.ndarray:
     """The recomputed leaves of one ledger segment (raises when its file is missing or unreadable)."""
-    return file_leaves(pq.read_table(pa.BufferReader(store.blobs.get(seg["file"]))))
+    return file_leaves(_raw(store, seg))
 
 
-def _read(store, seg: dict) -> tuple[np.ndarray | None, str | None]:
+def _read(store, seg: dict) -> tuple[pa.Table | None, str | None]:
     if store.blobs.size(seg["file"]) is None:
         return None, f"segment file missing ({store.blobs.describe(seg['file'])})"
     try:
-        return segment_leaves(store, seg), None
+        return _raw(store, seg), None
     except Exception as exc:  # any damage to the file is a finding, not a crash
         return None, f"segment file unreadable: {exc}"
 
 
-def _stored_leaves(store, seg: dict) -> np.ndarray | None:
+def _stored_leaves(store, seg: dict, derived_ranges: bool = False) -> np.ndarray | None:
     """The leaves stored at append time, one row each: whole (32 bytes, older segments) or their first
-    ``LEAF_PREFIX`` bytes (ADR 0113) — the file's size over the ledger's row count says which."""
+    ``LEAF_PREFIX`` bytes (ADR 0113) — the file's size over the ledger's row count says which. A derived
+    segment's (one per range, always prefixes) are as many as the file holds."""
     name = seg["file"] + ".leaves"
     if store.blobs.size(name) is None:
         return None
     data = store.blobs.get(name)
-    rows = seg["rows"] or 1
+    rows = (len(data) // LEAF_PREFIX if derived_ranges else seg["rows"]) or 1
     if hashlib.sha256(data).hexdigest() != seg["leaves_sha256"] or len(data) not in (32 * rows, LEAF_PREFIX * rows):
         return None
     return np.frombuffer(data, np.uint8).reshape(-1, len(data) // rows)
 
 
+def _derived_problem(store, seg: dict, raw: pa.Table) -> tuple[int | None, str | None, int]:
+    """A derived loaded segment: its range leaves against the root, then the edges they stand for."""
+    ranges = derived.ranges_of(raw)
+    starts = np.cumsum([0] + [r.count for r in ranges])
+    n = int(starts[-1])
+    leaves = derived.leaves(raw)
+    if root_of(leaves).hex() != seg["merkle_root"]:
+        stored = _stored_leaves(store, seg, derived_ranges=True)
+        if stored is None:
+            return None, "Merkle root does not match (the leaf file is altered too)", n
+        k = first_mismatch(stored, leaves[:, :stored.shape[1]])
+        return (None if k is None else int(starts[min(k, len(ranges))])), \
+            "Merkle root does not match: a range of mapped rows altered", n
+    if n != seg["rows"]:
+        return None, f"{n} rows, ledger says {seg['rows']}", n
+    try:
+        store.read_segment(seg)
+    except Exception as exc:
+        return None, str(exc), n
+    return None, None, n
+
+
 def _segment_problem(store, seg: dict) -> tuple[int | None, str | None, int]:
-    leaves, err = _read(store, seg)
+    raw, err = _read(store, seg)
     if err:
         return None, err, 0
+    try:
+        if derived.is_derived(raw.schema.metadata):
+            return _derived_problem(store, seg, raw)
+        leaves = file_leaves(raw)
+    except Exception as exc:  # any damage to the file is a finding, not a crash
+        return None, f"segment file unreadable: {exc}", 0
     n = len(leaves)
     if root_of(leaves).hex() == seg["merkle_root"] and n == seg["rows"]:
         return None, None, n
