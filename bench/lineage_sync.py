@@ -27,7 +27,6 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
 
 
 def _sync_bench():
@@ -38,10 +37,11 @@ def _sync_bench():
 
 
 def _last_per_key(t: pa.Table) -> pa.Table:
-    """The rows an upsert leaves: the last one of each target key (what the staged load keeps)."""
+    """The rows an upsert leaves: the last one of each target key, in the order they came (what the staged
+    load keeps: connectors/crm/postgres_parts.py drops the rows a later one replaced)."""
     idx = pa.table({"k": t["target_key"], "i": pa.array(np.arange(t.num_rows))})
     last = idx.group_by("k", use_threads=False).aggregate([("i", "max")])["i_max"]
-    return t.take(pc.sort_indices(last))
+    return t.take(np.sort(last.to_numpy()))
 
 
 def prepare(url: str, rows: int) -> tuple:
