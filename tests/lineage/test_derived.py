@@ -16,7 +16,7 @@ from lineage import edges as E
 from lineage.capture import Capture
 from lineage.verify import verify
 
-from lineage_pipeline import ENTITY, ROWS, STREAM, SYSTEM, Spec, map_rows
+from lineage_pipeline import ENTITY, ROWS, STREAM, SYSTEM, Spec, load_duckdb, map_rows
 
 
 def _part(store, load_id: str, rows=ROWS, first: int = 0):
@@ -69,6 +69,38 @@ def test_mapped_rows_loaded_as_they_are_become_one_range_read_back_as_the_same_e
     rid = out.column("_wl_record_id")[0].as_py()
     steps = any_store.index.lookup("record_id", [rid]).column("step").to_pylist()
     assert sorted(steps) == ["loaded", "mapped"]
+
+
+def test_trace_impact_export_and_erase_answer_from_a_derived_load(any_store):
+    """The pipeline through the capture thread, landed and loaded into the DuckDB CRM: every reader sees
+    the loaded edges of the ranges, and erasure leaves a store that verifies."""
+    from connectors.landing import land
+    from lineage import collect_subject, erase_subject, impact, trace
+
+    store, lid = any_store, "20261206T210000000000Z-0000000d"
+    store.begin(lid)
+    landed, result = _part(store, lid)
+    land(landed, store.home, SYSTEM, STREAM, lid)
+    out = result.outputs[0].table
+    with Capture(store, lid) as cap:
+        cap.received(landed)
+        cap.mapped(Spec(), result)
+        cap.durable()
+        job = cap.prepare_loaded("duckdb", ENTITY, out, ["external_id"])
+        load_duckdb(store.home, ENTITY, out, "external_id")
+        cap.loaded(job)
+    store.commit(lid)
+    assert derived.is_derived(_raw(store, store.segments()[-1]).schema.metadata)
+    chain = trace(store, f"{ENTITY}:WEB-1")["chains"][0]
+    assert [(x["step"], x["load_id"], x["destination"]) for x in chain["loads"]] == [("loaded", lid, "duckdb")]
+    assert impact(store, f"{SYSTEM}.{STREAM}:2")["recipients"] == [{"destination": "duckdb", "entity": ENTITY}]
+    doc = collect_subject(store, "ann@example.org")
+    assert sorted(r["target_key"] for r in doc["crm_records"]) == ["WEB-1", "WEB-3"]
+    done = erase_subject(store, "ann@example.org")
+    assert (done["landing_rows"], done["destination_rows"], done["tombstones"]) == (2, 2, 4)
+    assert done["recipients"] == [{"destination": "duckdb", "entity": ENTITY}]
+    assert verify(store).ok
+    assert [s["step"] for s in collect_subject(store, "ann@example.org")["steps"]].count("erased") == 4
 
 
 def test_rows_other_than_the_mapped_ones_stay_edges(store):
