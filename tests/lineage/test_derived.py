@@ -231,3 +231,42 @@ def test_a_range_naming_a_later_or_unknown_segment_fails_to_read(store):
     with pytest.raises(ValueError, match="is not the mapped segment"):
         store.read_segment(rec)
     assert "is not the mapped segment" in verify(store).problems[0].message
+
+
+def test_killed_after_the_derived_segment_before_the_commit_recovers_without_duplicates(home, tmp_path):
+    """The runner's process dies in ``store.commit``: the derived loaded segment is in the ledger (pending);
+    the next recovery commits the load and adds no explicit loaded edges beside it."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    from lineage import destination as dest_mod
+    from lineage.store import open_store
+
+    from test_capture import SPEC
+
+    spec_path = tmp_path / "capture_account.yaml"
+    spec_path.write_text(SPEC)
+    here = Path(__file__).parent
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(here)!r})
+        from connectors.base.home import Home
+        from lineage.store import Store
+        from test_capture import _run
+
+        Store.commit = lambda self, load_id: os._exit(17)
+        _run(Home({str(home.root)!r}), __import__("pathlib").Path({str(spec_path)!r}))
+    """)
+    assert subprocess.run([sys.executable, "-c", code], cwd=here.parents[1], timeout=240).returncode == 17
+    store = open_store(home)
+    segs = store.segments()
+    assert [s["state"] for s in segs] == ["pending"] * 3
+    assert derived.is_derived(_raw(store, segs[-1]).schema.metadata)
+    [(lid, action)] = store.recover()
+    assert action == "committed" and verify(store).ok
+    loaded = [r["record_id"] for s in store.segments(("committed",)) for r in store.read_segment(s).to_pylist()
+              if r["step"] == "loaded"]
+    assert len(store.segments()) == 3 and len(loaded) == len(set(loaded)) == 50
+    assert set(loaded) == set(dest_mod.record_ids_of_load(home, "account", lid))
