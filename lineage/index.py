@@ -74,6 +74,27 @@ def _duck_type(t: pa.DataType) -> str:
     return "BIGINT" if pa.types.is_integer(t) else "VARCHAR"
 
 
+REBUILD_ROWS = 100_000  # a catch-up of at least this many edges, more than the index holds, rebuilds it
+
+
+def _create_indexes(con: duckdb.DuckDBPyConnection) -> None:
+    for c in INDEXED:
+        con.execute(f"CREATE INDEX IF NOT EXISTS ix_{c} ON edges ({c})")
+
+
+def _drop_indexes_for(con: duckdb.DuckDBPyConnection, new_rows: int) -> bool:
+    """Before a catch-up of more edges than the index holds (the first query after a backfill or a big
+    sync): drop the look-up indexes, committed, so the rows go in without them and the indexes are built
+    once at the end — about 40 % less time than inserting into them (measured with DuckDB 1.x: a drop inside
+    the inserting transaction does not spare the work). The indexes only speed look-ups up: a crash before
+    they are rebuilt leaves correct, slower queries until the next writable open builds them."""
+    if new_rows < REBUILD_ROWS or new_rows <= con.execute("SELECT count(*) FROM edges").fetchone()[0]:
+        return False
+    for c in INDEXED:
+        con.execute(f"DROP INDEX IF EXISTS ix_{c}")
+    return True
+
+
 class DuckIndex:
     """``source``: a callable giving ``(ledger segments, read_segment)`` to catch up from (None: the
     index is filled only by :meth:`append`, as in the doctest); ``ledger_size``: the ledger's
@@ -90,8 +111,7 @@ class DuckIndex:
         cols = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in INDEX_SCHEMA)
         con.execute(f"CREATE TABLE IF NOT EXISTS edges ({cols})")
         con.execute("CREATE TABLE IF NOT EXISTS indexed (seq BIGINT PRIMARY KEY, segment_id VARCHAR)")
-        for c in INDEXED:
-            con.execute(f"CREATE INDEX IF NOT EXISTS ix_{c} ON edges ({c})")
+        _create_indexes(con)  # also after a catch-up that dropped them and did not get to rebuild them
         return con
 
     def _up_to_date(self) -> bool:
@@ -127,6 +147,7 @@ class DuckIndex:
             if not todo:
                 return 0
             _, read = self.source()
+            rebuild = _drop_indexes_for(con, sum(s["rows"] for s in todo))
             con.execute("BEGIN")
             seqs = pa.table({"seq": pa.array([s["seq"] for s in todo], pa.int64())})
             con.register("todo", seqs)
@@ -146,6 +167,8 @@ class DuckIndex:
                 con.unregister("new_edges")
                 con.execute("INSERT INTO indexed VALUES (?, ?)", [seg["seq"], seg["segment_id"]])
             con.execute("COMMIT")
+            if rebuild:
+                _create_indexes(con)
             return len(todo)
         finally:
             con.close()

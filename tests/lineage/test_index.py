@@ -57,3 +57,56 @@ def test_both_paths_keep_every_other_column(index):
         assert {k: v for k, v in few[rid].items() if k != "at"} == {k: v for k, v in many[rid].items() if k != "at"}
     assert (few["r0002"]["step"], few["r0002"]["seq"], few["r0002"]["row"], few["r0002"]["subject"]) == \
         ("received", 1, 2, "s-even")
+
+
+def _index_names(path: str) -> set[str]:
+    import duckdb
+
+    con = duckdb.connect(path, read_only=True)
+    try:
+        return {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'edges'").fetchall()}
+    finally:
+        con.close()
+
+
+def test_a_catch_up_bigger_than_the_index_rebuilds_its_indexes_and_a_smaller_one_inserts_into_them(monkeypatch):
+    import lineage.index as ix_mod
+    from lineage.index import INDEXED
+
+    monkeypatch.setattr(ix_mod, "REBUILD_ROWS", 10)
+    drops: list[bool] = []
+    real = ix_mod._drop_indexes_for
+    monkeypatch.setattr(ix_mod, "_drop_indexes_for", lambda con, n: drops.append(real(con, n)) or drops[-1])
+    segments = [{"seq": 1, "segment_id": "a", "rows": 40}]
+    data = {1: _edges(40)}
+    ix = DuckIndex(str(Path(tempfile.mkdtemp()) / "index.duckdb"), lambda: (segments, lambda s: data[s["seq"]]),
+                   lambda: (len(segments), segments[-1]["seq"]))
+    assert ix.catch_up() == 1 and drops == [True]  # 40 edges into an empty index: built at the end
+    assert _index_names(ix.path) == {f"ix_{c}" for c in INDEXED}
+    assert [r["record_id"] for r in ix.rows("record_id", ["r0003", "r0039"])] == ["r0003", "r0039"]
+    later = _edges(50).slice(20)  # 30 edges, fewer than the 40 indexed: inserted into the indexes
+    later = later.set_column(later.schema.get_field_index("record_id"), "record_id",
+                             pa.array([f"z{i:04d}" for i in range(30)]))
+    segments.append({"seq": 2, "segment_id": "b", "rows": 30})
+    data[2] = later
+    assert ix.catch_up() == 1 and drops == [True, False]
+    assert _index_names(ix.path) == {f"ix_{c}" for c in INDEXED}
+    assert len(ix.rows("subject", ["s-even"])) == 20 + 15
+    assert [r["record_id"] for r in ix.rows("record_id", ["z0000", "r0000"])] == ["r0000", "z0000"]
+
+
+def test_indexes_a_crash_left_dropped_are_built_at_the_next_writable_open():
+    import duckdb
+
+    from lineage.index import INDEXED
+
+    ix = DuckIndex(str(Path(tempfile.mkdtemp()) / "index.duckdb"))
+    ix.append(1, _edges(5))
+    con = duckdb.connect(ix.path)
+    for c in INDEXED:  # what a process killed between the catch-up's commit and its index build leaves
+        con.execute(f"DROP INDEX ix_{c}")
+    con.close()
+    assert _index_names(ix.path) == set()
+    assert [r["record_id"] for r in ix.rows("record_id", ["r0002"])] == ["r0002"]  # correct without them
+    ix.append(2, _edges(1))
+    assert _index_names(ix.path) == {f"ix_{c}" for c in INDEXED}
