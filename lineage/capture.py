@@ -70,9 +70,8 @@ class Capture:
         self._queued.append(self._pool.submit(self._append_mapped, spec, result))
 
     def _append_mapped(self, spec: Any, result: Any) -> dict | None:
-        self.store.put_spec(spec)
-        edges = E.mapped_edges(self.load_id, result)
-        rec = self.store.append(self.load_id, edges)
+        edges = E.mapped_edges(self.load_id, result)  # kept: the loaded segment may be ranges of them
+        rec = self.store.append_mapped(self.load_id, spec, result, edges)
         start = 0
         for out in result.outputs:  # mapped_edges puts each output's rows first, in this order
             n = out.table.num_rows

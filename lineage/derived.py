@@ -17,7 +17,7 @@ reads: altering either one is found. Readers never see the ranges: :func:`materi
 >>> consts = {"load_id": "L1", "destination": "duckdb", "entity": "account",
 ...           "at": datetime(2026, 12, 6, tzinfo=timezone.utc)}
 >>> raw = table(consts, [Range(3, "ab" * 32, 0, 2)])
->>> is_derived(raw.schema.metadata), read_meta(raw.schema.metadata)["entity"], edge_count(raw)
+>>> is_derived(raw.schema.metadata), read_meta(raw.schema.metadata)["entity"], ranges_of(raw)[0].count
 (True, 'account', 2)
 >>> leaves(raw).shape
 (1, 32)
@@ -81,10 +81,6 @@ def ranges_of(raw: pa.Table) -> list[Range]:
     return [Range(*row.values()) for row in raw.to_pylist()]
 
 
-def edge_count(raw: pa.Table) -> int:
-    return sum(r.count for r in ranges_of(raw))
-
-
 def leaves(raw: pa.Table) -> np.ndarray:
     """One RFC 6962 leaf per range: ``sha256(0x00 || canonical JSON of the constants and the range)``."""
     doc = json.loads(raw.schema.metadata[META_KEY])
@@ -134,7 +130,7 @@ def materialise(raw: pa.Table, read_mapped: Callable[[int, str], pa.Table]) -> p
         parts.append(E.build(r.count, "loaded", at=consts["at"], load_id=consts["load_id"],
                              destination=consts["destination"], entity=consts["entity"],
                              **{c: part.column(c) for c in COPIED}))
-    return E.plain(pa.concat_tables(parts)) if parts else E.EDGE_SCHEMA.empty_table()
+    return E.plain(E.concat(parts)) if parts else E.EDGE_SCHEMA.empty_table()
 
 
 def put(blobs: Any, file: str, raw: pa.Table) -> tuple[int, bytes, str]:

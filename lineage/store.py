@@ -169,10 +169,11 @@ class Store:
         """``received`` edges from a landed table (with the reserved received columns)."""
         return self.append(load_id, E.received_edges(landed))
 
-    def append_mapped(self, load_id: str, spec: Any, result: Any) -> dict | None:
-        """Store the spec version's text once, then ``mapped`` / ``filtered`` / ``quarantined`` edges."""
+    def append_mapped(self, load_id: str, spec: Any, result: Any, edges: pa.Table | None = None) -> dict | None:
+        """Store the spec version's text once, then ``mapped`` / ``filtered`` / ``quarantined`` edges
+        (``edges``: ``mapped_edges(load_id, result)`` when the caller built them already)."""
         self.put_spec(spec)
-        return self.append(load_id, E.mapped_edges(load_id, result))
+        return self.append(load_id, edges if edges is not None else E.mapped_edges(load_id, result))
 
     def append_loaded(self, load_id: str, destination: str, entity: str, table: pa.Table,
                       key: list[str] | None = None) -> dict | None:
@@ -209,9 +210,10 @@ class Store:
                 self._final[seg["seq"]] = seg
         return out
 
-    def read_segment(self, seg: dict) -> pa.Table:
-        """A segment's edges; a derived ``loaded`` segment's are made from the mapped ones it names (ADR 0115)."""
-        raw = segment_file.read_raw(self.blobs.get(seg["file"]))
+    def read_segment(self, seg: dict, raw: pa.Table | None = None) -> pa.Table:
+        """A segment's edges; a derived ``loaded`` segment's are made from the mapped ones it names (ADR 0115).
+        ``raw``: its file's table when the caller has read it already (``verify``)."""
+        raw = raw if raw is not None else segment_file.read_raw(self.blobs.get(seg["file"]))
         if derived.is_derived(raw.schema.metadata):
             return derived.materialise(raw, self._mapped_for(seg))
         return segment_file.from_file(raw)

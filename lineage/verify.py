@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lineage import derived, leaf2, segment_file
 from lineage.edges import EDGE_SCHEMA
@@ -85,7 +84,7 @@ def file_leaves(raw: pa.Table) -> np.ndarray:
 
 
 def _raw(store, seg: dict) -> pa.Table:
-    return pq.read_table(pa.BufferReader(store.blobs.get(seg["file"])))
+    return segment_file.read_raw(store.blobs.get(seg["file"]))
 
 
 def segment_leaves(store, seg: dict) -> np.ndarray:
@@ -132,7 +131,7 @@ def _derived_problem(store, seg: dict, raw: pa.Table) -> tuple[int | None, str |
     if n != seg["rows"]:
         return None, f"{n} rows, ledger says {seg['rows']}", n
     try:
-        store.read_segment(seg)
+        store.read_segment(seg, raw)
     except Exception as exc:
         return None, str(exc), n
     return None, None, n
